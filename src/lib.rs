@@ -1,0 +1,1 @@
+//! allocation-worker: an exactly-once Kafka stream-processing worker for stock allocation.
