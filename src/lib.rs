@@ -1,1 +1,14 @@
 //! allocation-worker: an exactly-once Kafka stream-processing worker for stock allocation.
+//!
+//! Layers (dependencies point inward):
+//! - [`domain`]: aggregates, commands, events and their rules; pure Rust.
+//! - [`service_layer`]: message bus, handlers, unit of work; pure Rust, no transport types.
+//! - [`bootstrap`]: the composition root that wires handlers to their dependencies.
+//! - `adapters` / `entrypoints`: Kafka, Avro, HTTP and the CLI.
+
+pub mod bootstrap;
+pub mod domain;
+pub mod service_layer;
+
+#[cfg(test)]
+mod architecture_tests;

@@ -1,0 +1,91 @@
+//! The serialized form of a [`Product`]: the changelog value (latest state of an aggregate).
+//!
+//! Stable field names: `sku`, `version_number`, `batches[{reference, sku, purchased_quantity,
+//! eta, allocations[{orderid, sku, qty}]}]`, `applied_message_ids` (oldest first).
+//! Serializing borrows the aggregate (no copy); deserializing validates every invariant
+//! (see [`SnapshotError`]) so a corrupt changelog record cannot produce an invalid aggregate.
+//! Pending events and the change journal are not part of the snapshot.
+
+use std::collections::HashSet;
+
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{AppliedMessages, Product};
+use crate::domain::errors::SnapshotError;
+use crate::domain::model::Batch;
+use crate::domain::values::{MessageId, Sku};
+
+#[derive(Serialize)]
+struct ProductView<'a> {
+    sku: &'a Sku,
+    version_number: u64,
+    batches: &'a [Batch],
+    applied_message_ids: &'a AppliedMessages,
+}
+
+impl Serialize for Product {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ProductView {
+            sku: &self.sku,
+            version_number: self.version_number,
+            batches: &self.batches,
+            applied_message_ids: &self.applied,
+        }
+        .serialize(serializer)
+    }
+}
+
+#[derive(Deserialize)]
+struct ProductRecord {
+    sku: Sku,
+    version_number: u64,
+    #[serde(default)]
+    batches: Vec<Batch>,
+    #[serde(default)]
+    applied_message_ids: Vec<MessageId>,
+}
+
+impl TryFrom<ProductRecord> for Product {
+    type Error = SnapshotError;
+
+    fn try_from(record: ProductRecord) -> Result<Self, Self::Error> {
+        let mut references = HashSet::with_capacity(record.batches.len());
+        let mut orders = HashSet::new();
+        for batch in &record.batches {
+            if batch.sku() != &record.sku {
+                return Err(SnapshotError::BatchSkuMismatch {
+                    reference: batch.reference().clone(),
+                    expected: record.sku.clone(),
+                    actual: batch.sku().clone(),
+                });
+            }
+            if !references.insert(batch.reference()) {
+                return Err(SnapshotError::DuplicateBatch(batch.reference().clone()));
+            }
+            for line in batch.allocations() {
+                if !orders.insert(&line.orderid) {
+                    return Err(SnapshotError::DuplicateLine {
+                        orderid: line.orderid.clone(),
+                        sku: record.sku.clone(),
+                    });
+                }
+            }
+        }
+        let mut batches = record.batches;
+        for batch in &mut batches {
+            batch.share_sku(&record.sku);
+        }
+        let mut product = Product::new(record.sku);
+        product.version_number = record.version_number;
+        product.batches = batches;
+        product.applied = AppliedMessages::from_ids(record.applied_message_ids);
+        Ok(product)
+    }
+}
+
+impl<'de> Deserialize<'de> for Product {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let record = ProductRecord::deserialize(deserializer)?;
+        Product::try_from(record).map_err(de::Error::custom)
+    }
+}

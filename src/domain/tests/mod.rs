@@ -1,0 +1,10 @@
+//! Unit tests of the domain rules, in given/when/then form (see [`framework`]).
+
+mod allocate;
+mod batches;
+mod change_quantity;
+mod deallocate;
+mod framework;
+mod journal;
+mod snapshot;
+mod values;
