@@ -6,8 +6,10 @@
 //! - [`bootstrap`]: the composition root that wires handlers to their dependencies.
 //! - `adapters` / `entrypoints`: Kafka, Avro, HTTP and the CLI.
 
+pub mod adapters;
 pub mod bootstrap;
 pub mod domain;
+pub mod entrypoints;
 pub mod service_layer;
 
 #[cfg(test)]

@@ -7,5 +7,6 @@
 
 mod harness;
 
+mod contracts;
 mod kafka_transactions;
 mod schema_registry;

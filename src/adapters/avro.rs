@@ -1,0 +1,394 @@
+//! Rust ⇄ Avro mapping for the wire contracts: the [`AvroField`] trait (how one Rust field type
+//! becomes an Avro value and back), the [`Shape`] of a schema (what the drift test compares),
+//! and the `avro_record!` macro that declares a wire DTO struct once and derives from that one
+//! declaration its field list, its Avro value conversion and its shape.
+//!
+//! Invariants:
+//! - a DTO's [`AvroRecord::shape`] is derived from its Rust field types only, so comparing it to
+//!   [`Shape::of_schema`] of the `.avsc` file detects any drift in names, order or types;
+//! - conversions never panic: a value of the wrong shape is a [`ShapeError`].
+
+use apache_avro::schema::Schema;
+use apache_avro::types::Value;
+use chrono::NaiveDate;
+
+/// The structural type of an Avro schema or of a Rust DTO, ignoring docs and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    String,
+    Int,
+    Long,
+    /// `{"type": "int", "logicalType": "date"}`: days since 1970-01-01.
+    Date,
+    /// `["null", T]`.
+    Nullable(Box<Shape>),
+    Array(Box<Shape>),
+    Enum {
+        name: String,
+        symbols: Vec<String>,
+    },
+    Record {
+        name: String,
+        fields: Vec<(String, Shape)>,
+    },
+    /// Anything the contracts do not use (kept for a readable drift report).
+    Other(String),
+}
+
+impl Shape {
+    /// The shape of a parsed Avro schema.
+    pub fn of_schema(schema: &Schema) -> Shape {
+        match schema {
+            Schema::String => Shape::String,
+            Schema::Int => Shape::Int,
+            Schema::Long => Shape::Long,
+            Schema::Date => Shape::Date,
+            Schema::Union(union) => match union.variants() {
+                [Schema::Null, inner] => Shape::Nullable(Box::new(Shape::of_schema(inner))),
+                other => Shape::Other(format!("union {other:?}")),
+            },
+            Schema::Array(array) => Shape::Array(Box::new(Shape::of_schema(&array.items))),
+            Schema::Enum(e) => Shape::Enum {
+                name: e.name.fullname(None),
+                symbols: e.symbols.clone(),
+            },
+            Schema::Record(record) => Shape::Record {
+                name: record.name.fullname(None),
+                fields: record
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.clone(), Shape::of_schema(&f.schema)))
+                    .collect(),
+            },
+            other => Shape::Other(format!("{other:?}")),
+        }
+    }
+}
+
+/// A value of the wrong shape for the DTO field it was meant for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error("field `{field}`: expected {expected}, got {got}")]
+    Mismatch {
+        field: String,
+        expected: &'static str,
+        got: String,
+    },
+    #[error("field `{field}` is missing")]
+    Missing { field: String },
+}
+
+fn mismatch(field: &str, expected: &'static str, got: &Value) -> ShapeError {
+    let mut got = format!("{got:?}");
+    got.truncate(80);
+    ShapeError::Mismatch {
+        field: field.to_owned(),
+        expected,
+        got,
+    }
+}
+
+/// One Rust field type of a wire DTO.
+pub trait AvroField: Sized {
+    /// The Avro shape this type maps to.
+    fn shape() -> Shape;
+    /// The Avro value (union branches made explicit, so it validates against the schema).
+    fn to_avro(&self) -> Value;
+    /// Back from a value read with the reader schema; `field` names it in errors.
+    fn from_avro(value: Value, field: &str) -> Result<Self, ShapeError>;
+}
+
+impl AvroField for String {
+    fn shape() -> Shape {
+        Shape::String
+    }
+    fn to_avro(&self) -> Value {
+        Value::String(self.clone())
+    }
+    fn from_avro(value: Value, field: &str) -> Result<Self, ShapeError> {
+        match value {
+            Value::String(s) => Ok(s),
+            other => Err(mismatch(field, "string", &other)),
+        }
+    }
+}
+
+impl AvroField for i32 {
+    fn shape() -> Shape {
+        Shape::Int
+    }
+    fn to_avro(&self) -> Value {
+        Value::Int(*self)
+    }
+    fn from_avro(value: Value, field: &str) -> Result<Self, ShapeError> {
+        match value {
+            Value::Int(v) => Ok(v),
+            other => Err(mismatch(field, "int", &other)),
+        }
+    }
+}
+
+impl AvroField for i64 {
+    fn shape() -> Shape {
+        Shape::Long
+    }
+    fn to_avro(&self) -> Value {
+        Value::Long(*self)
+    }
+    fn from_avro(value: Value, field: &str) -> Result<Self, ShapeError> {
+        match value {
+            Value::Long(v) => Ok(v),
+            Value::Int(v) => Ok(i64::from(v)),
+            other => Err(mismatch(field, "long", &other)),
+        }
+    }
+}
+
+/// 1970-01-01, the origin of Avro's `date` logical type.
+fn epoch() -> NaiveDate {
+    NaiveDate::default()
+}
+
+impl AvroField for NaiveDate {
+    fn shape() -> Shape {
+        Shape::Date
+    }
+    fn to_avro(&self) -> Value {
+        let days = self.signed_duration_since(epoch()).num_days();
+        // chrono's date range (±262 000 years) always fits in an i32 of days.
+        Value::Date(i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX }))
+    }
+    fn from_avro(value: Value, field: &str) -> Result<Self, ShapeError> {
+        let days = match value {
+            Value::Date(d) | Value::Int(d) => d,
+            other => return Err(mismatch(field, "date", &other)),
+        };
+        epoch()
+            .checked_add_signed(chrono::TimeDelta::days(i64::from(days)))
+            .ok_or_else(|| ShapeError::Mismatch {
+                field: field.to_owned(),
+                expected: "a date within ±262000 years",
+                got: format!("{days} days since 1970-01-01"),
+            })
+    }
+}
+
+impl<T: AvroField> AvroField for Option<T> {
+    fn shape() -> Shape {
+        Shape::Nullable(Box::new(T::shape()))
+    }
+    fn to_avro(&self) -> Value {
+        match self {
+            None => Value::Union(0, Box::new(Value::Null)),
+            Some(v) => Value::Union(1, Box::new(v.to_avro())),
+        }
+    }
+    fn from_avro(value: Value, field: &str) -> Result<Self, ShapeError> {
+        match value {
+            Value::Union(_, inner) => match *inner {
+                Value::Null => Ok(None),
+                v => T::from_avro(v, field).map(Some),
+            },
+            Value::Null => Ok(None),
+            v => T::from_avro(v, field).map(Some),
+        }
+    }
+}
+
+impl<T: AvroField> AvroField for Vec<T> {
+    fn shape() -> Shape {
+        Shape::Array(Box::new(T::shape()))
+    }
+    fn to_avro(&self) -> Value {
+        Value::Array(self.iter().map(AvroField::to_avro).collect())
+    }
+    fn from_avro(value: Value, field: &str) -> Result<Self, ShapeError> {
+        match value {
+            Value::Array(items) => items.into_iter().map(|v| T::from_avro(v, field)).collect(),
+            other => Err(mismatch(field, "array", &other)),
+        }
+    }
+}
+
+/// A wire DTO that is an Avro record of its own (top-level or nested).
+pub trait AvroRecord: AvroField {
+    /// `namespace.Name`, e.g. `allocation.commands.Allocate`.
+    const FULL_NAME: &'static str;
+    /// The record's shape, from its Rust field types.
+    fn shape() -> Shape {
+        <Self as AvroField>::shape()
+    }
+    /// The record as an Avro value ready to be written with its schema.
+    fn to_value(&self) -> Value {
+        self.to_avro()
+    }
+    /// From a value read with (resolved to) this record's schema.
+    fn from_value(value: Value) -> Result<Self, ShapeError> {
+        Self::from_avro(value, Self::FULL_NAME)
+    }
+}
+
+/// The fields of a record value, for [`take_field`]. Used by `avro_record!`.
+pub fn record_fields(value: Value, record: &str) -> Result<Vec<(String, Value)>, ShapeError> {
+    match value {
+        Value::Record(fields) => Ok(fields),
+        other => Err(mismatch(record, "record", &other)),
+    }
+}
+
+/// Removes field `name` from `fields` and converts it. Used by `avro_record!`.
+pub fn take_field<T: AvroField>(
+    fields: &mut Vec<(String, Value)>,
+    name: &str,
+) -> Result<T, ShapeError> {
+    let index = fields
+        .iter()
+        .position(|(n, _)| n == name)
+        .ok_or_else(|| ShapeError::Missing {
+            field: name.to_owned(),
+        })?;
+    let (_, value) = fields.swap_remove(index);
+    T::from_avro(value, name)
+}
+
+/// Declares a wire DTO: `avro_record! { /// doc  pub struct Name in "namespace" { pub f: T, .. } }`.
+/// The struct name is the Avro record name; field names and order are the Avro fields.
+macro_rules! avro_record {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident in $ns:literal {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty ),*
+        }
+
+        impl $crate::adapters::avro::AvroField for $name {
+            fn shape() -> $crate::adapters::avro::Shape {
+                $crate::adapters::avro::Shape::Record {
+                    name: concat!($ns, ".", stringify!($name)).to_owned(),
+                    fields: vec![$(
+                        (
+                            stringify!($field).to_owned(),
+                            <$ty as $crate::adapters::avro::AvroField>::shape(),
+                        )
+                    ),*],
+                }
+            }
+            fn to_avro(&self) -> apache_avro::types::Value {
+                apache_avro::types::Value::Record(vec![$(
+                    (
+                        stringify!($field).to_owned(),
+                        $crate::adapters::avro::AvroField::to_avro(&self.$field),
+                    )
+                ),*])
+            }
+            fn from_avro(
+                value: apache_avro::types::Value,
+                field: &str,
+            ) -> Result<Self, $crate::adapters::avro::ShapeError> {
+                #[allow(unused_mut)]
+                let mut fields = $crate::adapters::avro::record_fields(value, field)?;
+                Ok(Self {
+                    $( $field: $crate::adapters::avro::take_field(&mut fields, stringify!($field))? ),*
+                })
+            }
+        }
+
+        impl $crate::adapters::avro::AvroRecord for $name {
+            const FULL_NAME: &'static str = concat!($ns, ".", stringify!($name));
+        }
+    };
+}
+
+/// Declares a wire enum (an Avro `enum`): `avro_enum! { pub enum Name in "ns" { A => "A", .. } }`.
+macro_rules! avro_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident in $ns:literal { $( $(#[$vmeta:meta])* $variant:ident => $symbol:literal ),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $symbol)] $variant ),+
+        }
+
+        impl $name {
+            /// The Avro symbols, in schema order.
+            pub const SYMBOLS: &'static [&'static str] = &[$($symbol),+];
+        }
+
+        impl $crate::adapters::avro::AvroField for $name {
+            fn shape() -> $crate::adapters::avro::Shape {
+                $crate::adapters::avro::Shape::Enum {
+                    name: concat!($ns, ".", stringify!($name)).to_owned(),
+                    symbols: Self::SYMBOLS.iter().map(|s| (*s).to_owned()).collect(),
+                }
+            }
+            fn to_avro(&self) -> apache_avro::types::Value {
+                let (index, symbol) = match self {
+                    $( $name::$variant => (Self::SYMBOLS.iter().position(|s| *s == $symbol), $symbol) ),+
+                };
+                apache_avro::types::Value::Enum(
+                    index.and_then(|i| u32::try_from(i).ok()).unwrap_or(0),
+                    symbol.to_owned(),
+                )
+            }
+            fn from_avro(
+                value: apache_avro::types::Value,
+                field: &str,
+            ) -> Result<Self, $crate::adapters::avro::ShapeError> {
+                match value {
+                    apache_avro::types::Value::Enum(_, symbol) => match symbol.as_str() {
+                        $( $symbol => Ok($name::$variant), )+
+                        other => Err($crate::adapters::avro::ShapeError::Mismatch {
+                            field: field.to_owned(),
+                            expected: concat!("a symbol of ", stringify!($name)),
+                            got: other.chars().take(80).collect(),
+                        }),
+                    },
+                    other => Err($crate::adapters::avro::ShapeError::Mismatch {
+                        field: field.to_owned(),
+                        expected: "enum",
+                        got: format!("{other:?}").chars().take(80).collect(),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use {avro_enum, avro_record};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_map_to_days_since_the_epoch() {
+        let date = NaiveDate::from_ymd_opt(1970, 1, 11).unwrap();
+        assert_eq!(date.to_avro(), Value::Date(10));
+        assert_eq!(NaiveDate::from_avro(Value::Date(10), "eta").unwrap(), date);
+        assert!(NaiveDate::from_avro(Value::Date(i32::MAX), "eta").is_err());
+    }
+
+    #[test]
+    fn options_are_explicit_union_branches() {
+        assert_eq!(
+            Some(3i64).to_avro(),
+            Value::Union(1, Box::new(Value::Long(3)))
+        );
+        assert_eq!(
+            None::<i64>.to_avro(),
+            Value::Union(0, Box::new(Value::Null))
+        );
+        assert_eq!(
+            Option::<i64>::from_avro(Value::Union(0, Box::new(Value::Null)), "f").unwrap(),
+            None
+        );
+        assert!(Option::<i64>::from_avro(Value::String("x".into()), "f").is_err());
+    }
+}

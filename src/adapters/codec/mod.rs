@@ -1,0 +1,89 @@
+//! The Avro codec of the Kafka adapters: Confluent wire format, schemas from a
+//! Confluent-compatible registry (TopicRecordNameStrategy subjects, so several record types
+//! share a topic), dispatch by the writer schema's record full name.
+//!
+//! - [`wire`]: the pure part (framing, Avro decoding with schema resolution), no I/O;
+//! - [`registry`]: the registry client (registration modes, caching, retries);
+//! - [`Codec`]: both together, what the runtime holds.
+//!
+//! Invariants: decoding never panics; every failure is a typed [`DecodeError`] /
+//! [`EncodeError`] with a stable `reason()`; transient registry failures are classed
+//! [`FailureClass::Transient`] and must never be dead-lettered.
+
+pub mod error;
+pub mod registry;
+#[cfg(test)]
+mod tests;
+pub mod wire;
+
+pub use error::{DecodeError, EncodeError, FailureClass, RegistryError};
+pub use registry::{Registration, RegistryClient, RegistryConfig, RetryPolicy};
+pub use wire::Decoded;
+
+use super::contracts::{SchemaCatalogue, WireMessage};
+use super::topics::Topics;
+
+/// Why a [`Codec`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecSetupError {
+    #[error(transparent)]
+    Schema(#[from] super::contracts::SchemaParseError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Encodes outbound and decodes inbound record values. Share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Codec {
+    catalogue: SchemaCatalogue,
+    registry: RegistryClient,
+}
+
+impl Codec {
+    /// Parses the embedded schemas and builds the registry client (no request yet).
+    pub fn new(config: &RegistryConfig) -> Result<Self, CodecSetupError> {
+        Ok(Self {
+            catalogue: SchemaCatalogue::load()?,
+            registry: RegistryClient::new(config)?,
+        })
+    }
+
+    /// Registers (or, with [`Registration::RequireExisting`], checks) the schema of every record
+    /// type on its topic. Call at start: a worker whose contract the registry refuses must not
+    /// start.
+    pub async fn prepare(&self, topics: &Topics) -> Result<(), RegistryError> {
+        for channel in topics.channels() {
+            for record in channel.record_types {
+                self.registry.schema_id(&channel.topic, record).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The value bytes of `message` for `topic` (subject `<topic>-<record full name>`).
+    pub async fn encode(&self, topic: &str, message: &WireMessage) -> Result<Vec<u8>, EncodeError> {
+        let id = self
+            .registry
+            .schema_id(topic, message.record_type())
+            .await?;
+        wire::encode_with(&self.catalogue, id, message)
+    }
+
+    /// Decodes a record value of any record type of the contract. `None` (a tombstone) and
+    /// empty payloads are [`DecodeError::EmptyPayload`].
+    pub async fn decode(&self, payload: Option<&[u8]>) -> Result<Decoded, DecodeError> {
+        let (id, body) = wire::unframe(payload.unwrap_or_default())?;
+        let writer = self.registry.writer_schema(id).await?;
+        wire::decode_body(&self.catalogue, id, &writer.parsed, body)
+    }
+
+    /// This worker's reader schemas.
+    pub fn catalogue(&self) -> &SchemaCatalogue {
+        &self.catalogue
+    }
+
+    /// The registry client.
+    pub fn registry(&self) -> &RegistryClient {
+        &self.registry
+    }
+}

@@ -1,0 +1,166 @@
+//! Unit and property tests of the pure codec: framing, every bad-input case, and "the decoder
+//! never panics" over arbitrary bytes.
+
+use apache_avro::Schema;
+use proptest::prelude::*;
+
+use super::wire::{decode_with, encode_with, frame, unframe, SchemaTable};
+use super::{DecodeError, FailureClass};
+use crate::adapters::contracts::records::Allocate;
+use crate::adapters::contracts::{RecordType, SchemaCatalogue, WireMessage};
+
+/// Ids 1..=N: the catalogue's schemas in order; 100: a foreign record; 101: not a record.
+fn table(catalogue: &SchemaCatalogue) -> SchemaTable {
+    let mut table = SchemaTable::new();
+    for (i, &record) in RecordType::ALL.iter().enumerate() {
+        table.insert(i as u32 + 1, catalogue.schema(record).clone());
+    }
+    let foreign = r#"{"type":"record","name":"Invoice","namespace":"billing.events",
+        "fields":[{"name":"id","type":"string"}]}"#;
+    table.insert(100, Schema::parse_str(foreign).unwrap());
+    table.insert(101, Schema::String);
+    table
+}
+
+fn id_of(record: RecordType) -> u32 {
+    RecordType::ALL.iter().position(|&r| r == record).unwrap() as u32 + 1
+}
+
+fn allocate(sku: &str, qty: i64) -> WireMessage {
+    Allocate {
+        orderid: "o1".into(),
+        sku: sku.into(),
+        qty,
+    }
+    .into()
+}
+
+fn fixture() -> (SchemaCatalogue, SchemaTable) {
+    let catalogue = SchemaCatalogue::load().unwrap();
+    let table = table(&catalogue);
+    (catalogue, table)
+}
+
+#[test]
+fn framing_round_trips() {
+    let framed = frame(0x0102_0304, &[9, 8]);
+    assert_eq!(framed, vec![0, 1, 2, 3, 4, 9, 8]);
+    assert_eq!(unframe(&framed), Ok((0x0102_0304, &[9u8, 8][..])));
+    assert_eq!(unframe(&[0, 0, 0, 0, 7]), Ok((7, &[][..])));
+}
+
+#[test]
+fn every_record_type_round_trips_through_the_wire_format() {
+    let (catalogue, table) = fixture();
+    for message in crate::adapters::contracts::examples::examples() {
+        let id = id_of(message.record_type());
+        let bytes = encode_with(&catalogue, id, &message).unwrap();
+        let decoded = decode_with(&catalogue, &table, &bytes).unwrap();
+        assert_eq!(decoded.schema_id, id);
+        assert_eq!(decoded.message, message);
+    }
+}
+
+#[test]
+fn bad_input_yields_typed_errors() {
+    let (catalogue, table) = fixture();
+    let good = encode_with(
+        &catalogue,
+        id_of(RecordType::Allocate),
+        &allocate("LAMP", 2),
+    )
+    .unwrap();
+    let decode = |bytes: &[u8]| decode_with(&catalogue, &table, bytes);
+
+    assert_eq!(decode(&[]), Err(DecodeError::EmptyPayload));
+    assert_eq!(decode(&[0, 0, 1]), Err(DecodeError::Truncated { len: 3 }));
+    assert_eq!(
+        decode(b"{\"json\":1}"),
+        Err(DecodeError::BadMagicByte { found: b'{' })
+    );
+    assert_eq!(
+        decode(&frame(4242, &good[5..])),
+        Err(DecodeError::UnknownSchemaId { id: 4242 })
+    );
+    assert!(matches!(
+        decode(&frame(100, &[2, b'x'])),
+        Err(DecodeError::UnhandledRecordType { id: 100, ref name }) if name == "billing.events.Invoice"
+    ));
+    assert!(matches!(
+        decode(&frame(101, &[2, b'x'])),
+        Err(DecodeError::UnhandledRecordType { id: 101, .. })
+    ));
+    assert!(matches!(
+        decode(&good[..good.len() - 2]),
+        Err(DecodeError::MalformedAvro {
+            record: RecordType::Allocate,
+            ..
+        })
+    ));
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert!(matches!(
+        decode(&trailing),
+        Err(DecodeError::TrailingBytes { count: 1, .. })
+    ));
+}
+
+#[test]
+fn a_writer_schema_that_cannot_be_resolved_is_a_schema_error() {
+    let (catalogue, mut table) = fixture();
+    // Same full name, but qty is a string: cannot be read as this worker's Allocate.
+    let foreign_allocate = r#"{"type":"record","name":"Allocate","namespace":"allocation.commands",
+        "fields":[{"name":"orderid","type":"string"},{"name":"sku","type":"string"},
+                  {"name":"qty","type":"string"}]}"#;
+    table.insert(200, Schema::parse_str(foreign_allocate).unwrap());
+    // orderid "o", sku "S", qty "x"
+    let body = [2, b'o', 2, b'S', 2, b'x'];
+    let err = decode_with(&catalogue, &table, &frame(200, &body)).unwrap_err();
+    assert!(
+        matches!(err, DecodeError::IncompatibleSchema { id: 200, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.class(), FailureClass::Schema);
+    assert_eq!(err.reason(), "incompatible-schema");
+}
+
+#[test]
+fn every_error_has_a_stable_reason_and_a_non_retriable_class() {
+    let (catalogue, table) = fixture();
+    for bytes in [&[][..], &[1, 0, 0, 0, 1, 0][..], &[0, 0, 0][..]] {
+        let err = decode_with(&catalogue, &table, bytes).unwrap_err();
+        assert!(!err.reason().is_empty());
+        assert!(!err.class().is_retriable(), "{err:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    /// Arbitrary bytes, most of them not even wire-framed.
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let (catalogue, table) = fixture_once();
+        let _ = decode_with(catalogue, table, &bytes);
+    }
+
+    /// Correctly framed payloads with a known schema id and an arbitrary body: exercises the
+    /// Avro decoder and the schema resolution on garbage.
+    #[test]
+    fn decoding_arbitrary_avro_bodies_never_panics(
+        id in prop_oneof![1u32..=(RecordType::ALL.len() as u32), Just(100u32), Just(101u32)],
+        body in proptest::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let (catalogue, table) = fixture_once();
+        let result = decode_with(catalogue, table, &frame(id, &body));
+        if let Err(e) = result {
+            prop_assert!(!e.class().is_retriable());
+        }
+    }
+}
+
+fn fixture_once() -> &'static (SchemaCatalogue, SchemaTable) {
+    static FIXTURE: std::sync::OnceLock<(SchemaCatalogue, SchemaTable)> =
+        std::sync::OnceLock::new();
+    FIXTURE.get_or_init(fixture)
+}

@@ -1,0 +1,311 @@
+//! Validating conversions between the wire DTOs and the domain / service-layer types.
+//!
+//! Inbound (wire → domain) every raw value goes through the domain's constructors, so an
+//! empty sku, a quantity ≤ 0 or a malformed id becomes a typed
+//! [`DecodeError::InvalidValue`] naming the record and the field. Outbound (domain → wire)
+//! cannot fail except for values the wire cannot carry (a version above `i64::MAX`).
+
+use super::records as wire;
+use super::{RecordType, WireMessage};
+use crate::adapters::codec::{DecodeError, EncodeError};
+use crate::domain::{self, BatchRef, MessageId, OrderId, Product, Quantity, Sku, ValueError};
+use crate::service_layer::anti_corruption::{self, ExternalEvent};
+use crate::service_layer::messages::InboundMessage;
+use crate::service_layer::views::ViewUpdate;
+
+/// Builds a domain value or names the offending field.
+fn check<T>(
+    record: RecordType,
+    field: &'static str,
+    value: Result<T, ValueError>,
+) -> Result<T, DecodeError> {
+    value.map_err(|e| DecodeError::InvalidValue {
+        record,
+        field,
+        detail: e.to_string(),
+    })
+}
+
+fn message_id(
+    record: RecordType,
+    field: &'static str,
+    raw: &str,
+) -> Result<MessageId, DecodeError> {
+    uuid::Uuid::parse_str(raw)
+        .map(MessageId::from_uuid)
+        .map_err(|e| DecodeError::InvalidValue {
+            record,
+            field,
+            detail: format!("not a UUID: {e}"),
+        })
+}
+
+/// A decoded inbound message as the bus takes it: a command, or an external event (validated
+/// by translating it). Any other record type is not accepted on an input topic.
+pub fn to_inbound(message: WireMessage, topic: &str) -> Result<InboundMessage, DecodeError> {
+    let record = message.record_type();
+    match message {
+        WireMessage::OrderCancelled(e) => external(
+            record,
+            anti_corruption::OrderCancelled {
+                orderid: e.orderid,
+                sku: e.sku,
+            },
+        ),
+        WireMessage::PurchaseOrderConfirmed(e) => external(
+            record,
+            anti_corruption::PurchaseOrderConfirmed {
+                po_reference: e.po_reference,
+                sku: e.sku,
+                qty: e.qty,
+                eta: e.eta,
+            },
+        ),
+        other => match to_command(other)? {
+            Some(command) => Ok(InboundMessage::Command(command)),
+            None => Err(DecodeError::UnexpectedRecordType {
+                record,
+                topic: topic.to_owned(),
+            }),
+        },
+    }
+}
+
+fn external(
+    record: RecordType,
+    event: impl Into<ExternalEvent>,
+) -> Result<InboundMessage, DecodeError> {
+    let event = event.into();
+    anti_corruption::translate(&event).map_err(|e| DecodeError::InvalidValue {
+        record,
+        field: e.field,
+        detail: e.source.to_string(),
+    })?;
+    Ok(InboundMessage::External(event))
+}
+
+/// A command DTO as a validated domain command; `Ok(None)` for a non-command.
+pub fn to_command(message: WireMessage) -> Result<Option<domain::Command>, DecodeError> {
+    let r = message.record_type();
+    Ok(Some(match message {
+        WireMessage::CreateBatch(c) => domain::Command::CreateBatch(domain::CreateBatch {
+            reference: check(r, "reference", BatchRef::new(&c.reference))?,
+            sku: check(r, "sku", Sku::new(&c.sku))?,
+            qty: check(r, "qty", Quantity::new(c.qty))?,
+            eta: c.eta,
+        }),
+        WireMessage::Allocate(c) => domain::Command::Allocate(domain::Allocate {
+            orderid: check(r, "orderid", OrderId::new(&c.orderid))?,
+            sku: check(r, "sku", Sku::new(&c.sku))?,
+            qty: check(r, "qty", Quantity::new(c.qty))?,
+        }),
+        WireMessage::ChangeBatchQuantity(c) => {
+            domain::Command::ChangeBatchQuantity(domain::ChangeBatchQuantity {
+                reference: check(r, "reference", BatchRef::new(&c.reference))?,
+                sku: check(r, "sku", Sku::new(&c.sku))?,
+                qty: check(r, "qty", Quantity::new(c.qty))?,
+            })
+        }
+        WireMessage::Deallocate(c) => domain::Command::Deallocate(domain::Deallocate {
+            orderid: check(r, "orderid", OrderId::new(&c.orderid))?,
+            sku: check(r, "sku", Sku::new(&c.sku))?,
+        }),
+        _ => return Ok(None),
+    }))
+}
+
+/// An event DTO as a validated domain event; `Ok(None)` for a non-event.
+pub fn to_event(message: WireMessage) -> Result<Option<domain::Event>, DecodeError> {
+    use domain::Event as E;
+    let r = message.record_type();
+    Ok(Some(match message {
+        WireMessage::BatchCreated(e) => E::BatchCreated(domain::BatchCreated {
+            reference: check(r, "reference", BatchRef::new(&e.reference))?,
+            sku: check(r, "sku", Sku::new(&e.sku))?,
+            qty: check(r, "qty", Quantity::new(e.qty))?,
+            eta: e.eta,
+        }),
+        WireMessage::Allocated(e) => E::Allocated(domain::Allocated {
+            orderid: check(r, "orderid", OrderId::new(&e.orderid))?,
+            sku: check(r, "sku", Sku::new(&e.sku))?,
+            qty: check(r, "qty", Quantity::new(e.qty))?,
+            batchref: check(r, "batchref", BatchRef::new(&e.batchref))?,
+        }),
+        WireMessage::Deallocated(e) => E::Deallocated(domain::Deallocated {
+            orderid: check(r, "orderid", OrderId::new(&e.orderid))?,
+            sku: check(r, "sku", Sku::new(&e.sku))?,
+            qty: check(r, "qty", Quantity::new(e.qty))?,
+            batchref: check(r, "batchref", BatchRef::new(&e.batchref))?,
+            reason: match e.reason {
+                wire::DeallocationReason::BatchQuantityChanged => {
+                    domain::DeallocationReason::BatchQuantityChanged
+                }
+                wire::DeallocationReason::Requested => domain::DeallocationReason::Requested,
+            },
+        }),
+        WireMessage::OutOfStock(e) => E::OutOfStock(domain::OutOfStock {
+            sku: check(r, "sku", Sku::new(&e.sku))?,
+            orderid: check(r, "orderid", OrderId::new(&e.orderid))?,
+        }),
+        WireMessage::BatchQuantityChanged(e) => {
+            E::BatchQuantityChanged(domain::BatchQuantityChanged {
+                reference: check(r, "reference", BatchRef::new(&e.reference))?,
+                sku: check(r, "sku", Sku::new(&e.sku))?,
+                qty: check(r, "qty", Quantity::new(e.qty))?,
+            })
+        }
+        WireMessage::CommandRejected(e) => E::CommandRejected(domain::CommandRejected {
+            command_id: message_id(r, "command_id", &e.command_id)?,
+            sku: check(r, "sku", Sku::new(&e.sku))?,
+            code: e.code,
+            reason: e.reason,
+        }),
+        _ => return Ok(None),
+    }))
+}
+
+fn qty(q: Quantity) -> i64 {
+    i64::from(q.get())
+}
+
+fn s(v: &impl AsRef<str>) -> String {
+    v.as_ref().to_owned()
+}
+
+/// A domain command as its DTO.
+pub fn from_command(command: &domain::Command) -> WireMessage {
+    use domain::Command as C;
+    match command {
+        C::CreateBatch(c) => wire::CreateBatch {
+            reference: s(&c.reference),
+            sku: s(&c.sku),
+            qty: qty(c.qty),
+            eta: c.eta,
+        }
+        .into(),
+        C::Allocate(c) => wire::Allocate {
+            orderid: s(&c.orderid),
+            sku: s(&c.sku),
+            qty: qty(c.qty),
+        }
+        .into(),
+        C::ChangeBatchQuantity(c) => wire::ChangeBatchQuantity {
+            reference: s(&c.reference),
+            sku: s(&c.sku),
+            qty: qty(c.qty),
+        }
+        .into(),
+        C::Deallocate(c) => wire::Deallocate {
+            orderid: s(&c.orderid),
+            sku: s(&c.sku),
+        }
+        .into(),
+    }
+}
+
+/// A domain event as its DTO.
+pub fn from_event(event: &domain::Event) -> WireMessage {
+    use domain::Event as E;
+    match event {
+        E::BatchCreated(e) => wire::BatchCreated {
+            reference: s(&e.reference),
+            sku: s(&e.sku),
+            qty: qty(e.qty),
+            eta: e.eta,
+        }
+        .into(),
+        E::Allocated(e) => wire::Allocated {
+            orderid: s(&e.orderid),
+            sku: s(&e.sku),
+            qty: qty(e.qty),
+            batchref: s(&e.batchref),
+        }
+        .into(),
+        E::Deallocated(e) => wire::Deallocated {
+            orderid: s(&e.orderid),
+            sku: s(&e.sku),
+            qty: qty(e.qty),
+            batchref: s(&e.batchref),
+            reason: match e.reason {
+                domain::DeallocationReason::BatchQuantityChanged => {
+                    wire::DeallocationReason::BatchQuantityChanged
+                }
+                domain::DeallocationReason::Requested => wire::DeallocationReason::Requested,
+            },
+        }
+        .into(),
+        E::OutOfStock(e) => wire::OutOfStock {
+            sku: s(&e.sku),
+            orderid: s(&e.orderid),
+        }
+        .into(),
+        E::BatchQuantityChanged(e) => wire::BatchQuantityChanged {
+            reference: s(&e.reference),
+            sku: s(&e.sku),
+            qty: qty(e.qty),
+        }
+        .into(),
+        E::CommandRejected(e) => wire::CommandRejected {
+            command_id: e.command_id.to_string(),
+            sku: s(&e.sku),
+            code: e.code.clone(),
+            reason: e.reason.clone(),
+        }
+        .into(),
+    }
+}
+
+/// The changelog value of a product. The domain's serde snapshot form has the field names of
+/// the Avro schema, so the mapping goes through it (one definition of the snapshot shape).
+pub fn from_product(product: &Product) -> Result<WireMessage, EncodeError> {
+    let out_of_range = |e: serde_json::Error| EncodeError::OutOfRange {
+        record: RecordType::ProductSnapshot,
+        field: "version_number",
+        detail: e.to_string(),
+    };
+    let json = serde_json::to_value(product).map_err(out_of_range)?;
+    serde_json::from_value::<wire::ProductSnapshot>(json)
+        .map(WireMessage::ProductSnapshot)
+        .map_err(out_of_range)
+}
+
+/// A product from its changelog value, with every aggregate invariant checked.
+pub fn to_product(snapshot: wire::ProductSnapshot) -> Result<Product, DecodeError> {
+    let invalid = |e: serde_json::Error| DecodeError::InvalidValue {
+        record: RecordType::ProductSnapshot,
+        field: "(snapshot)",
+        detail: e.to_string(),
+    };
+    let json = serde_json::to_value(&snapshot).map_err(invalid)?;
+    serde_json::from_value(json).map_err(invalid)
+}
+
+/// The view record of a row change: `Some(row)` for an upsert, `None` (a tombstone) for a
+/// delete.
+pub fn from_view_update(update: &ViewUpdate) -> Option<WireMessage> {
+    match update {
+        ViewUpdate::Upsert {
+            orderid,
+            sku,
+            batchref,
+        } => Some(
+            wire::AllocationRow {
+                orderid: s(orderid),
+                sku: s(sku),
+                batchref: s(batchref),
+            }
+            .into(),
+        ),
+        ViewUpdate::Delete { .. } => None,
+    }
+}
+
+/// A view row as the upsert it records.
+pub fn to_view_update(row: wire::AllocationRow) -> Result<ViewUpdate, DecodeError> {
+    let r = RecordType::AllocationRow;
+    Ok(ViewUpdate::Upsert {
+        orderid: check(r, "orderid", OrderId::new(&row.orderid))?,
+        sku: check(r, "sku", Sku::new(&row.sku))?,
+        batchref: check(r, "batchref", BatchRef::new(&row.batchref))?,
+    })
+}

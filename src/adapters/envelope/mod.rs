@@ -1,0 +1,343 @@
+//! The message envelope: the Kafka headers of DESIGN §4 around every record
+//! (`message-id`, `correlation-id`, `causation-id`, `message-type`, `traceparent`,
+//! `event-time`) and the `dlq-*` headers of dead-lettered records.
+//!
+//! Headers are handled as a plain [`HeaderList`] (`Vec<(String, Vec<u8>)>`), independent of
+//! rdkafka, with conversions from any `rdkafka::message::Headers` and to `OwnedHeaders`.
+//!
+//! Invariants:
+//! - [`MessageMeta::from_inbound`] never fails: a missing or invalid header gets a sensible
+//!   value, and every generated value is deterministic in the record's position and content
+//!   (a redelivered record gets the same `message-id`, so duplicates are recognised);
+//! - `event-time` is written as RFC 3339 in UTC with milliseconds
+//!   (`2025-01-31T09:30:00.123Z`); read as RFC 3339 or as integer epoch milliseconds;
+//! - ids are UUIDs; an id header that is not a UUID is mapped to a v5 UUID of its value;
+//! - when headers repeat, the last occurrence wins (as Java's `lastHeader`).
+
+#[cfg(test)]
+mod tests;
+mod traceparent;
+
+pub use traceparent::{TraceParent, SAMPLED};
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use uuid::Uuid;
+
+use crate::domain::values::MessageId;
+
+/// Header names.
+pub mod names {
+    pub const MESSAGE_ID: &str = "message-id";
+    pub const CORRELATION_ID: &str = "correlation-id";
+    pub const CAUSATION_ID: &str = "causation-id";
+    pub const MESSAGE_TYPE: &str = "message-type";
+    pub const TRACEPARENT: &str = "traceparent";
+    pub const EVENT_TIME: &str = "event-time";
+    pub const DLQ_REASON: &str = "dlq-reason";
+    pub const DLQ_CLASS: &str = "dlq-class";
+    pub const DLQ_ERROR: &str = "dlq-error";
+    pub const DLQ_SOURCE_TOPIC: &str = "dlq-source-topic";
+    pub const DLQ_SOURCE_PARTITION: &str = "dlq-source-partition";
+    pub const DLQ_SOURCE_OFFSET: &str = "dlq-source-offset";
+    pub const DLQ_FAILED_AT: &str = "dlq-failed-at";
+}
+
+/// Namespace of the v5 UUIDs this worker derives (message ids of records without one).
+pub const MESSAGE_ID_NAMESPACE: Uuid = Uuid::from_u128(0x8d4c_1e2a_5b7f_4a39_9c0e_6f21_a3b4_c5d6);
+
+/// Record headers, in order, independent of any Kafka client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderList(pub Vec<(String, Vec<u8>)>);
+
+impl HeaderList {
+    /// No headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a header.
+    pub fn push(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        self.0.push((name.to_owned(), value.as_ref().to_vec()));
+        self
+    }
+
+    /// Replaces every header `name` by one with `value`.
+    pub fn set(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        self.0.retain(|(n, _)| n != name);
+        self.push(name, value)
+    }
+
+    /// The last value of `name`.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The last value of `name`, when it is UTF-8.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every header.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+
+    /// From rdkafka headers (a header with a null value becomes an empty value).
+    pub fn from_rdkafka<H: rdkafka::message::Headers>(headers: &H) -> Self {
+        Self(
+            headers
+                .iter()
+                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                .collect(),
+        )
+    }
+
+    /// To rdkafka headers for producing.
+    pub fn to_rdkafka(&self) -> rdkafka::message::OwnedHeaders {
+        self.0.iter().fold(
+            rdkafka::message::OwnedHeaders::new_with_capacity(self.0.len()),
+            |acc, (key, value)| {
+                acc.insert(rdkafka::message::Header {
+                    key,
+                    value: Some(value),
+                })
+            },
+        )
+    }
+}
+
+/// Where an inbound record was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourcePosition<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The envelope of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// Unique per message; the unit of de-duplication.
+    pub message_id: MessageId,
+    /// Shared by every message of one business flow (the first message's id by default).
+    pub correlation_id: MessageId,
+    /// The message that caused this one; `None` for a root message (e.g. sent by the CLI).
+    pub causation_id: Option<MessageId>,
+    /// The record full name, e.g. `allocation.events.Allocated`.
+    pub message_type: String,
+    pub traceparent: TraceParent,
+    /// When the fact happened (or the command was issued).
+    pub event_time: DateTime<Utc>,
+}
+
+/// Which envelope fields of an inbound record were generated because they were missing or
+/// invalid (for a log line or a metric; never an error).
+pub type Generated = Vec<&'static str>;
+
+fn v5(namespace: &Uuid, name: &[u8]) -> MessageId {
+    MessageId::from_uuid(Uuid::new_v5(namespace, name))
+}
+
+/// An id header: a UUID as is; any other non-empty value mapped to a v5 UUID of itself
+/// (`(id, true)` when it had to be mapped).
+fn id_header(headers: &HeaderList, name: &str) -> Option<(MessageId, bool)> {
+    let raw = headers.get(name)?;
+    let text = std::str::from_utf8(raw).ok().map(str::trim);
+    if let Some(uuid) = text.and_then(|t| Uuid::parse_str(t).ok()) {
+        return Some((MessageId::from_uuid(uuid), false));
+    }
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let name = [name.as_bytes(), b":", raw].concat();
+    Some((v5(&MESSAGE_ID_NAMESPACE, &name), true))
+}
+
+/// A trace started for a message that came without one: the trace id is the message id's
+/// 128 bits, the span id is derived from it, so a redelivery continues the same trace.
+fn trace_for(message_id: &MessageId) -> TraceParent {
+    let span = Uuid::new_v5(message_id.as_uuid(), b"span").as_u64_pair().1;
+    TraceParent::non_zero(message_id.as_uuid().as_u128(), span, SAMPLED)
+}
+
+/// Parses `event-time`: RFC 3339, or integer epoch milliseconds.
+pub fn parse_event_time(value: &str) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let millis: i64 = value.parse().ok()?;
+    Utc.timestamp_millis_opt(millis).single()
+}
+
+/// Formats `event-time` (RFC 3339, UTC, milliseconds).
+pub fn format_event_time(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl MessageMeta {
+    /// The envelope of an inbound record of type `record_type` (the payload's record full
+    /// name, which wins over a disagreeing `message-type` header).
+    pub fn from_inbound(
+        headers: &HeaderList,
+        source: SourcePosition<'_>,
+        record_type: &str,
+        kafka_timestamp_ms: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> (Self, Generated) {
+        let mut generated = Generated::new();
+        let message_id = match id_header(headers, names::MESSAGE_ID) {
+            Some((id, mapped)) => {
+                if mapped {
+                    generated.push(names::MESSAGE_ID);
+                }
+                id
+            }
+            None => {
+                generated.push(names::MESSAGE_ID);
+                let position = format!("{}/{}/{}", source.topic, source.partition, source.offset);
+                v5(&MESSAGE_ID_NAMESPACE, position.as_bytes())
+            }
+        };
+        let correlation_id = match id_header(headers, names::CORRELATION_ID) {
+            Some((id, mapped)) => {
+                if mapped {
+                    generated.push(names::CORRELATION_ID);
+                }
+                id
+            }
+            None => {
+                generated.push(names::CORRELATION_ID);
+                message_id
+            }
+        };
+        let causation_id = id_header(headers, names::CAUSATION_ID).map(|(id, _)| id);
+        if headers.get_str(names::MESSAGE_TYPE) != Some(record_type) {
+            generated.push(names::MESSAGE_TYPE);
+        }
+        let traceparent = headers
+            .get_str(names::TRACEPARENT)
+            .and_then(TraceParent::parse)
+            .unwrap_or_else(|| {
+                generated.push(names::TRACEPARENT);
+                trace_for(&message_id)
+            });
+        let event_time = headers
+            .get_str(names::EVENT_TIME)
+            .and_then(parse_event_time)
+            .unwrap_or_else(|| {
+                generated.push(names::EVENT_TIME);
+                kafka_timestamp_ms
+                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+                    .unwrap_or(now)
+            });
+        let meta = Self {
+            message_id,
+            correlation_id,
+            causation_id,
+            message_type: record_type.to_owned(),
+            traceparent,
+            event_time,
+        };
+        (meta, generated)
+    }
+
+    /// The envelope of a new root message (a fresh random id; correlation = its id).
+    pub fn root(message_type: &str, now: DateTime<Utc>) -> Self {
+        let message_id = MessageId::from_uuid(Uuid::new_v4());
+        Self {
+            correlation_id: message_id,
+            causation_id: None,
+            message_type: message_type.to_owned(),
+            traceparent: trace_for(&message_id),
+            event_time: now,
+            message_id,
+        }
+    }
+
+    /// The envelope of the `index`-th message caused by this one. Deterministic: the id is a
+    /// v5 UUID of (this id, type, index), so re-processing after an aborted transaction
+    /// produces the same ids. Correlation and trace carry over; causation is this message.
+    pub fn caused(&self, message_type: &str, index: u32, now: DateTime<Utc>) -> Self {
+        let message_id = v5(
+            self.message_id.as_uuid(),
+            format!("{message_type}/{index}").as_bytes(),
+        );
+        Self {
+            correlation_id: self.correlation_id,
+            causation_id: Some(self.message_id),
+            message_type: message_type.to_owned(),
+            traceparent: self
+                .traceparent
+                .with_parent(message_id.as_uuid().as_u64_pair().1),
+            event_time: now,
+            message_id,
+        }
+    }
+
+    /// The headers to write (causation only when there is one).
+    pub fn to_headers(&self) -> HeaderList {
+        let mut headers = HeaderList::new();
+        headers
+            .push(names::MESSAGE_ID, self.message_id.to_string())
+            .push(names::CORRELATION_ID, self.correlation_id.to_string());
+        if let Some(causation) = &self.causation_id {
+            headers.push(names::CAUSATION_ID, causation.to_string());
+        }
+        headers
+            .push(names::MESSAGE_TYPE, &self.message_type)
+            .push(names::TRACEPARENT, self.traceparent.to_string())
+            .push(names::EVENT_TIME, format_event_time(&self.event_time));
+        headers
+    }
+}
+
+/// Why a record is dead-lettered: stable `reason` and `class` strings plus a human message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterReason {
+    pub reason: &'static str,
+    pub class: &'static str,
+    pub error: String,
+}
+
+impl From<&crate::adapters::codec::DecodeError> for DeadLetterReason {
+    fn from(e: &crate::adapters::codec::DecodeError) -> Self {
+        Self {
+            reason: e.reason(),
+            class: e.class().as_str(),
+            error: e.to_string(),
+        }
+    }
+}
+
+/// The headers of a DLQ record: the original headers, then `dlq-*` headers saying why and
+/// from where (the original key and value bytes are produced unchanged).
+pub fn dlq_headers(
+    original: &HeaderList,
+    source: SourcePosition<'_>,
+    why: &DeadLetterReason,
+    now: DateTime<Utc>,
+) -> HeaderList {
+    let mut headers = original.clone();
+    let mut error = why.error.clone();
+    if error.len() > 1024 {
+        let mut end = 1024;
+        while !error.is_char_boundary(end) {
+            end -= 1;
+        }
+        error.truncate(end);
+    }
+    headers
+        .set(names::DLQ_REASON, why.reason)
+        .set(names::DLQ_CLASS, why.class)
+        .set(names::DLQ_ERROR, error)
+        .set(names::DLQ_SOURCE_TOPIC, source.topic)
+        .set(names::DLQ_SOURCE_PARTITION, source.partition.to_string())
+        .set(names::DLQ_SOURCE_OFFSET, source.offset.to_string())
+        .set(names::DLQ_FAILED_AT, format_event_time(&now));
+    headers
+}

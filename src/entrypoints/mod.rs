@@ -1,0 +1,6 @@
+//! Entry points: what the `allocation-worker` binary's subcommands call. `main` only parses
+//! the command line and delegates here.
+//!
+//! - [`contract`]: `allocation-worker contract` — the AsyncAPI 3 document of the topics.
+
+pub mod contract;
