@@ -10,6 +10,7 @@ pub mod adapters;
 pub mod bootstrap;
 pub mod domain;
 pub mod entrypoints;
+pub mod runtime;
 pub mod service_layer;
 
 #[cfg(test)]

@@ -18,12 +18,17 @@ struct Cli {
 enum Command {
     /// Print the AsyncAPI 3 contract (topics, keys, message types, Avro schemas, headers) as JSON.
     Contract(entrypoints::contract::ContractArgs),
+    /// Create or verify every topic with its configuration (partitions, compaction); refuse a
+    /// changelog that is not co-partitioned with the command topic.
+    Topics(entrypoints::topics::TopicsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Contract(args) => entrypoints::contract::run(&args, &mut std::io::stdout().lock())
+            .map_err(|e| e.to_string()),
+        Command::Topics(args) => entrypoints::topics::run(&args, &mut std::io::stdout().lock())
             .map_err(|e| e.to_string()),
     };
     match result {

@@ -10,3 +10,4 @@ mod harness;
 mod contracts;
 mod kafka_transactions;
 mod schema_registry;
+mod topics;

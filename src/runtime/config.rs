@@ -1,0 +1,258 @@
+//! Typed settings of the Kafka runtime and the librdkafka client configurations built from them.
+//!
+//! Invariants: every librdkafka property the user passes through reaches every client unless
+//! the runtime owns it (the properties that carry the exactly-once guarantee are set here and
+//! cannot be overridden); secret-bearing properties never appear in `Debug` output or logs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+
+pub use crate::adapters::topics::Topics;
+
+/// Which delivery guarantee the worker gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Guarantee {
+    /// One Kafka transaction per batch: outputs and consumed offsets commit together.
+    #[default]
+    ExactlyOnce,
+    /// No transactions: outputs are acknowledged, then offsets committed. Duplicates possible
+    /// after a crash; nothing is lost.
+    AtLeastOnce,
+}
+
+/// librdkafka properties passed through by the user (`security.protocol`, `sasl.*`, `ssl.*`, …).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KafkaProperties(BTreeMap<String, String>);
+
+/// Properties whose values are secrets: redacted in `Debug` and never logged.
+pub fn is_secret_property(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas",
+        "token",
+        "ssl.key.pem",
+        "ssl_key",
+    ]
+    .iter()
+    .any(|needle| key.contains(needle))
+}
+
+/// Properties the runtime sets itself because the guarantees depend on them.
+const OWNED: &[&str] = &[
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "isolation.level",
+    "transactional.id",
+    "enable.idempotence",
+    "group.id",
+    "group.instance.id",
+];
+
+impl KafkaProperties {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a pass-through property; refuses ones the runtime owns.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        if OWNED.contains(&key) {
+            return Err(ConfigError::OwnedProperty(key.to_owned()));
+        }
+        self.0.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl fmt::Debug for KafkaProperties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if is_secret_property(k) {
+                    "[redacted]"
+                } else {
+                    v.as_str()
+                };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
+
+/// Invalid runtime configuration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("the property `{0}` is set by the worker and cannot be passed through")]
+    OwnedProperty(String),
+    #[error("{0} must be positive")]
+    NotPositive(&'static str),
+}
+
+/// Settings of one worker replica.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub bootstrap_servers: String,
+    pub properties: KafkaProperties,
+    pub topics: Topics,
+    pub group_id: String,
+    /// Stable per replica (the pod name): a restarted replica fences its predecessor at once.
+    pub transactional_id: String,
+    /// Static membership: a restarted replica gets its partitions back without a rebalance.
+    pub group_instance_id: Option<String>,
+    pub guarantee: Guarantee,
+    /// A batch closes when this much time passed since its first record…
+    pub commit_interval: Duration,
+    /// …or when it holds this many records.
+    pub max_batch_records: usize,
+    /// Upper bound for a graceful shutdown (finish or abort, leave the group).
+    pub shutdown_timeout: Duration,
+    pub transaction_timeout: Duration,
+    pub session_timeout: Duration,
+}
+
+impl WorkerSettings {
+    /// Defaults for everything but where Kafka is and who this replica is.
+    pub fn new(bootstrap_servers: &str, transactional_id: &str) -> Self {
+        WorkerSettings {
+            bootstrap_servers: bootstrap_servers.to_owned(),
+            properties: KafkaProperties::new(),
+            topics: Topics::default(),
+            group_id: "allocation-worker".to_owned(),
+            transactional_id: transactional_id.to_owned(),
+            group_instance_id: None,
+            guarantee: Guarantee::ExactlyOnce,
+            commit_interval: Duration::from_millis(100),
+            max_batch_records: 1000,
+            shutdown_timeout: Duration::from_secs(20),
+            transaction_timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.commit_interval.is_zero() {
+            return Err(ConfigError::NotPositive("commit interval"));
+        }
+        if self.max_batch_records == 0 {
+            return Err(ConfigError::NotPositive("max batch records"));
+        }
+        Ok(())
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (k, v) in self.properties.iter() {
+            config.set(k, v);
+        }
+        config
+    }
+
+    /// The group consumer: manual offsets, read_committed, cooperative rebalancing.
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut config = self.base();
+        config
+            .set("group.id", &self.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set(
+                "session.timeout.ms",
+                self.session_timeout.as_millis().to_string(),
+            );
+        if let Some(id) = &self.group_instance_id {
+            config.set("group.instance.id", id);
+        }
+        config
+    }
+
+    /// The output producer: transactional (EOS v2) or idempotent (at-least-once).
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = self.base();
+        config
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4");
+        if self.guarantee == Guarantee::ExactlyOnce {
+            config.set("transactional.id", &self.transactional_id).set(
+                "transaction.timeout.ms",
+                self.transaction_timeout.as_millis().to_string(),
+            );
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> WorkerSettings {
+        WorkerSettings::new("127.0.0.1:9092", "worker-0")
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let mut s = settings();
+        s.properties.set("sasl.password", "hunter2").unwrap();
+        s.properties.set("security.protocol", "SASL_SSL").unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("SASL_SSL"));
+    }
+
+    #[test]
+    fn guarantee_properties_cannot_be_overridden() {
+        let mut s = settings();
+        assert_eq!(
+            s.properties.set("isolation.level", "read_uncommitted"),
+            Err(ConfigError::OwnedProperty("isolation.level".into()))
+        );
+    }
+
+    #[test]
+    fn exactly_once_producer_is_transactional_and_consumer_reads_committed() {
+        let s = settings();
+        assert_eq!(
+            s.producer_config().get("transactional.id"),
+            Some("worker-0")
+        );
+        assert_eq!(
+            s.consumer_config().get("isolation.level"),
+            Some("read_committed")
+        );
+        assert_eq!(s.consumer_config().get("enable.auto.commit"), Some("false"));
+    }
+
+    #[test]
+    fn at_least_once_producer_has_no_transactional_id() {
+        let mut s = settings();
+        s.guarantee = Guarantee::AtLeastOnce;
+        assert_eq!(s.producer_config().get("transactional.id"), None);
+    }
+
+    #[test]
+    fn pass_through_reaches_every_client() {
+        let mut s = settings();
+        s.properties.set("security.protocol", "SSL").unwrap();
+        assert_eq!(s.consumer_config().get("security.protocol"), Some("SSL"));
+        assert_eq!(s.producer_config().get("security.protocol"), Some("SSL"));
+    }
+
+    #[test]
+    fn zero_interval_is_invalid() {
+        let mut s = settings();
+        s.commit_interval = Duration::ZERO;
+        assert!(s.validate().is_err());
+    }
+}

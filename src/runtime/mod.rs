@@ -1,0 +1,10 @@
+//! The Kafka runtime of the worker: consumer-group membership, the transactional producer and
+//! the exactly-once processing loop around the message bus.
+//!
+//! Everything that knows rdkafka types lives here (and in `adapters`); the domain and the
+//! service layer never see them.
+
+pub mod config;
+pub mod errors;
+pub mod topics;
+pub mod transaction;

@@ -1,0 +1,158 @@
+//! The transaction state machine of one producer: begin → (produce…) → send offsets → commit,
+//! with every failure classified (see [`super::errors`]) into retry, abort-and-redo, or fatal.
+//!
+//! The librdkafka calls here block (they wait for the transaction coordinator), so this type is
+//! used only from the worker's dedicated processing thread, never from an async executor
+//! thread. Commit and abort wait with `Timeout::Never`, which librdkafka bounds by
+//! `transaction.timeout.ms`.
+
+use std::thread;
+use std::time::Duration;
+
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::producer::Producer;
+use rdkafka::util::Timeout;
+use rdkafka::TopicPartitionList;
+
+use super::errors::{classify, ErrorClass};
+
+/// Bounded retries with exponential backoff for retriable errors.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 8,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Backoff before attempt `n` (1-based retry count), capped.
+    pub fn backoff(&self, n: u32) -> Duration {
+        let factor = 2u32.saturating_pow(n.saturating_sub(1));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// A failed transactional step, already classified.
+#[derive(Debug, thiserror::Error)]
+pub enum TxnError {
+    /// The transaction must be aborted and the batch processed again.
+    #[error("{step} failed, the transaction must be aborted: {source}")]
+    Abort {
+        step: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    /// The producer is fenced or broken: stop processing with this producer.
+    #[error("{step} failed fatally (fenced or unrecoverable producer): {source}")]
+    Fatal {
+        step: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+impl TxnError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            TxnError::Abort { .. } => ErrorClass::Abortable,
+            TxnError::Fatal { .. } => ErrorClass::Fatal,
+        }
+    }
+}
+
+/// Runs `op`, retrying retriable errors per `policy`; a retriable error that outlives the
+/// retries becomes an abort.
+pub fn with_retries<T>(
+    step: &'static str,
+    policy: &RetryPolicy,
+    mut op: impl FnMut() -> KafkaResult<T>,
+) -> Result<T, TxnError> {
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Ok(value) => return Ok(value),
+            Err(source) => match classify(&source) {
+                ErrorClass::Retriable if attempt + 1 < policy.attempts => {
+                    attempt += 1;
+                    tracing::warn!(step, attempt, error = %source, "retriable Kafka error; retrying");
+                    thread::sleep(policy.backoff(attempt));
+                }
+                ErrorClass::Retriable | ErrorClass::Abortable => {
+                    return Err(TxnError::Abort { step, source })
+                }
+                ErrorClass::Fatal => return Err(TxnError::Fatal { step, source }),
+            },
+        }
+    }
+}
+
+/// Drives the transactions of one transactional producer.
+pub struct Transactions<'p, P> {
+    producer: &'p P,
+    policy: RetryPolicy,
+}
+
+impl<'p, P: Producer> Transactions<'p, P> {
+    pub fn new(producer: &'p P, policy: RetryPolicy) -> Self {
+        Transactions { producer, policy }
+    }
+
+    /// `init_transactions`: fences any previous instance with the same `transactional.id` and
+    /// aborts its open transaction.
+    pub fn init(&self, timeout: Duration) -> Result<(), TxnError> {
+        with_retries("init_transactions", &self.policy, || {
+            self.producer.init_transactions(timeout)
+        })
+    }
+
+    pub fn begin(&self) -> Result<(), TxnError> {
+        with_retries("begin_transaction", &self.policy, || {
+            self.producer.begin_transaction()
+        })
+    }
+
+    /// Adds the consumed offsets (already last-processed + 1) with fresh group metadata, then
+    /// commits. On `Err(Abort)` the caller must call [`Transactions::abort`] and redo the batch.
+    pub fn commit(
+        &self,
+        offsets: &TopicPartitionList,
+        group: Option<&ConsumerGroupMetadata>,
+    ) -> Result<(), TxnError> {
+        if let Some(group) = group {
+            if offsets.count() > 0 {
+                with_retries("send_offsets_to_transaction", &self.policy, || {
+                    self.producer
+                        .send_offsets_to_transaction(offsets, group, Timeout::Never)
+                })?;
+            }
+        }
+        with_retries("commit_transaction", &self.policy, || {
+            self.producer.commit_transaction(Timeout::Never)
+        })
+    }
+
+    /// Aborts the open transaction; everything produced in it becomes invisible to
+    /// read_committed readers.
+    pub fn abort(&self) -> Result<(), TxnError> {
+        with_retries("abort_transaction", &self.policy, || {
+            self.producer.abort_transaction(Timeout::Never)
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "transaction_tests.rs"]
+mod tests;
