@@ -12,6 +12,7 @@ pub mod domain;
 pub mod entrypoints;
 pub mod runtime;
 pub mod service_layer;
+pub mod telemetry;
 
 #[cfg(test)]
 mod architecture_tests;

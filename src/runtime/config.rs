@@ -147,7 +147,8 @@ impl WorkerSettings {
         Ok(())
     }
 
-    fn base(&self) -> ClientConfig {
+    /// Bootstrap servers and pass-through properties: the base of every client.
+    pub fn client_base(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
         for (k, v) in self.properties.iter() {
@@ -156,9 +157,18 @@ impl WorkerSettings {
         config
     }
 
+    /// Every input topic: commands and the external events.
+    pub fn inputs(&self) -> Vec<&str> {
+        vec![
+            self.topics.commands.as_str(),
+            self.topics.orders_events.as_str(),
+            self.topics.purchasing_events.as_str(),
+        ]
+    }
+
     /// The group consumer: manual offsets, read_committed, cooperative rebalancing.
     pub fn consumer_config(&self) -> ClientConfig {
-        let mut config = self.base();
+        let mut config = self.client_base();
         config
             .set("group.id", &self.group_id)
             .set("enable.auto.commit", "false")
@@ -178,10 +188,13 @@ impl WorkerSettings {
 
     /// The output producer: transactional (EOS v2) or idempotent (at-least-once).
     pub fn producer_config(&self) -> ClientConfig {
-        let mut config = self.base();
+        let mut config = self.client_base();
         config
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
+            // The Java client's partitioner: records keyed by sku land where Java producers
+            // put them, so commands, events and changelog stay co-partitioned.
+            .set("partitioner", "murmur2_random")
             .set("compression.type", "lz4");
         if self.guarantee == Guarantee::ExactlyOnce {
             config.set("transactional.id", &self.transactional_id).set(

@@ -6,5 +6,7 @@
 
 pub mod config;
 pub mod errors;
+pub mod restore;
 pub mod topics;
 pub mod transaction;
+pub mod worker;

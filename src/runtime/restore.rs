@@ -1,0 +1,174 @@
+//! Restoring one partition's aggregates from the changelog before any of its records is
+//! processed.
+//!
+//! The end of the restore is the changelog partition's *high watermark* as a read_uncommitted
+//! client sees it; the reader itself is read_committed, so it skips aborted snapshots and
+//! transaction markers, and it has caught up when its position reaches that mark. (A
+//! read_committed client reports the last stable offset instead, which may sit below
+//! snapshots written by a transaction that is still open: waiting for the position to pass the
+//! high watermark makes the restore wait until such a transaction is resolved.) Tombstones
+//! delete. The reader `assign`s its partition; it never joins the group.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::adapters::codec::{Codec, DecodeError};
+use crate::domain::Product;
+
+/// The restored aggregates of one partition, by sku, and what it took.
+#[derive(Debug)]
+pub struct Restored {
+    pub products: HashMap<String, Product>,
+    /// Changelog records read (snapshots and tombstones).
+    pub records: u64,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("changelog {topic}[{partition}]: Kafka error: {source}")]
+    Kafka {
+        topic: String,
+        partition: i32,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("changelog {topic}[{partition}] offset {offset}: undecodable snapshot: {source}")]
+    Decode {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        #[source]
+        source: DecodeError,
+    },
+    #[error("changelog {topic}[{partition}] not restored to offset {end} within {timeout:?}")]
+    Timeout {
+        topic: String,
+        partition: i32,
+        end: i64,
+        timeout: Duration,
+    },
+}
+
+/// Reads changelog partition `partition` of `topic` from the beginning to its end.
+///
+/// Blocking: call it from the worker's processing thread; `rt` runs the codec's (cached)
+/// registry look-ups.
+pub fn restore_partition(
+    base: &ClientConfig,
+    topic: &str,
+    partition: i32,
+    codec: &Codec,
+    rt: &tokio::runtime::Handle,
+    timeout: Duration,
+) -> Result<Restored, RestoreError> {
+    let started = Instant::now();
+    let kafka = |source| RestoreError::Kafka {
+        topic: topic.to_owned(),
+        partition,
+        source,
+    };
+    let end = high_watermark(base, topic, partition, timeout).map_err(kafka)?;
+
+    let mut products = HashMap::new();
+    let mut records = 0;
+    if end > 0 {
+        let consumer: BaseConsumer = reader_config(base, "read_committed")
+            .create()
+            .map_err(kafka)?;
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .map_err(kafka)?;
+        consumer.assign(&assignment).map_err(kafka)?;
+        let deadline = started + timeout;
+        while position(&consumer, topic, partition) < end {
+            if Instant::now() >= deadline {
+                return Err(RestoreError::Timeout {
+                    topic: topic.to_owned(),
+                    partition,
+                    end,
+                    timeout,
+                });
+            }
+            let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let message = message.map_err(kafka)?;
+            records += 1;
+            let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                tracing::warn!(
+                    topic,
+                    partition,
+                    offset = message.offset(),
+                    "changelog record without a UTF-8 key; skipped"
+                );
+                continue;
+            };
+            match rt.block_on(codec.decode_snapshot(message.payload())) {
+                Ok(Some(product)) => {
+                    products.insert(key.to_owned(), product);
+                }
+                Ok(None) => {
+                    products.remove(key);
+                }
+                Err(source) => {
+                    return Err(RestoreError::Decode {
+                        topic: topic.to_owned(),
+                        partition,
+                        offset: message.offset(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+    Ok(Restored {
+        products,
+        records,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn reader_config(base: &ClientConfig, isolation: &str) -> ClientConfig {
+    let mut config = base.clone();
+    // A group id is required by librdkafka even for assign-only consumers; it never joins.
+    config
+        .set("group.id", "allocation-worker-restore")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("isolation.level", isolation)
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760");
+    config
+}
+
+/// The high watermark as a read_uncommitted client sees it.
+fn high_watermark(
+    base: &ClientConfig,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<i64, KafkaError> {
+    let consumer: BaseConsumer = reader_config(base, "read_uncommitted").create()?;
+    let (_, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+    Ok(high)
+}
+
+fn position(consumer: &BaseConsumer, topic: &str, partition: i32) -> i64 {
+    consumer
+        .position()
+        .ok()
+        .and_then(|tpl| tpl.find_partition(topic, partition).map(|e| e.offset()))
+        .and_then(|offset| match offset {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .unwrap_or(0)
+}

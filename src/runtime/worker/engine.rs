@@ -1,0 +1,456 @@
+//! The processing engine of one worker replica: per-partition state, the open batch, and the
+//! transaction around it.
+//!
+//! Invariants:
+//! - a record of a command partition is processed only once that partition is restored
+//!   (restoring happens inside the rebalance callback, before `poll` can return its records);
+//! - everything a batch produces, and its consumed offsets, commit in one transaction; on
+//!   abort, the in-memory changes of the batch are rolled back and the consumer rewinds to the
+//!   batch's first offsets, so the batch is processed again from the same state;
+//! - within a batch only the latest snapshot per aggregate and the latest row per view key are
+//!   written (they are compacted topics; the intermediate values carry no information);
+//! - changelog records go to the partition of the command that produced them
+//!   (co-partitioning by construction).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::metrics::WorkerMetrics;
+use super::WorkerError;
+use crate::adapters::codec::Codec;
+use crate::adapters::envelope::{DeadLetterReason, HeaderList};
+use crate::adapters::mapping::{dead_letter, default_partition, InboundRecord, OutboundRecord};
+use crate::bootstrap::{self, WorkerBus};
+use crate::runtime::config::{Guarantee, WorkerSettings};
+use crate::runtime::restore::restore_partition;
+use crate::runtime::transaction::{RetryPolicy, Transactions, TxnError};
+use crate::service_layer::InboundMessage;
+
+/// The batch being built (and, in exactly-once mode, the open transaction).
+#[derive(Debug, Default)]
+struct Batch {
+    started: Option<Instant>,
+    records: usize,
+    /// Next offset to commit per input partition (last processed + 1).
+    next: BTreeMap<(String, i32), i64>,
+    /// First offset of the batch per input partition: where to rewind on abort.
+    first: BTreeMap<(String, i32), i64>,
+    /// Latest changelog record per (partition, key), latest view row per key.
+    compacted: HashMap<(String, Vec<u8>), OutboundRecord>,
+    /// Command partitions whose state changed in this batch.
+    touched: Vec<i32>,
+}
+
+/// Why processing one record stopped the batch.
+#[derive(Debug)]
+pub(crate) enum Interrupt {
+    /// A transient dependency failure (registry down): abort, rewind, retry later.
+    Transient(String),
+    Fatal(WorkerError),
+}
+
+pub(crate) struct Engine {
+    settings: Arc<WorkerSettings>,
+    codec: Arc<Codec>,
+    rt: tokio::runtime::Handle,
+    producer: BaseProducer,
+    policy: RetryPolicy,
+    states: HashMap<i32, WorkerBus>,
+    external: WorkerBus,
+    batch: Batch,
+    command_partitions: i32,
+    view_partitions: i32,
+    pub(crate) metrics: Arc<WorkerMetrics>,
+    /// Set when a rebalance callback hit a fatal error (callbacks cannot return errors).
+    pub(crate) fatal: Option<WorkerError>,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        settings: Arc<WorkerSettings>,
+        codec: Arc<Codec>,
+        rt: tokio::runtime::Handle,
+        command_partitions: i32,
+        view_partitions: i32,
+        metrics: Arc<WorkerMetrics>,
+    ) -> Result<Self, WorkerError> {
+        let producer: BaseProducer = settings.producer_config().create()?;
+        let policy = RetryPolicy::default();
+        if settings.guarantee == Guarantee::ExactlyOnce {
+            // Fences any earlier instance with our transactional.id and aborts its open
+            // transaction, so its half-written batch never becomes visible.
+            Transactions::new(&producer, policy).init(settings.transaction_timeout)?;
+        }
+        Ok(Engine {
+            settings,
+            codec,
+            rt,
+            producer,
+            policy,
+            states: HashMap::new(),
+            external: bootstrap::worker()?,
+            batch: Batch::default(),
+            command_partitions,
+            view_partitions,
+            metrics,
+            fatal: None,
+        })
+    }
+
+    fn exactly_once(&self) -> bool {
+        self.settings.guarantee == Guarantee::ExactlyOnce
+    }
+
+    pub(crate) fn batch_open(&self) -> bool {
+        self.batch.started.is_some()
+    }
+
+    /// Time left until the open batch must commit (`None` when no batch is open).
+    pub(crate) fn batch_deadline(&self) -> Option<Instant> {
+        self.batch
+            .started
+            .map(|s| s + self.settings.commit_interval)
+    }
+
+    pub(crate) fn batch_due(&self) -> bool {
+        self.batch.records >= self.settings.max_batch_records
+            || self.batch_deadline().is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Restores command partitions from the changelog (called on assignment).
+    pub(crate) fn restore(&mut self, partitions: &[i32]) -> Result<(), WorkerError> {
+        let base = self.settings.client_base();
+        let timeout = self.settings.transaction_timeout * 2 + Duration::from_secs(30);
+        for &p in partitions {
+            let restored = restore_partition(
+                &base,
+                &self.settings.topics.changelog,
+                p,
+                &self.codec,
+                &self.rt,
+                timeout,
+            )?;
+            let mut bus = bootstrap::worker()?;
+            let count = restored.products.len();
+            for product in restored.products.into_values() {
+                bus.restore(product)?;
+            }
+            bus.commit_batch();
+            self.metrics.restored(restored.records, restored.elapsed);
+            tracing::info!(
+                partition = p,
+                aggregates = count,
+                records = restored.records,
+                elapsed_ms = restored.elapsed.as_millis() as u64,
+                "partition restored from the changelog"
+            );
+            self.states.insert(p, bus);
+        }
+        Ok(())
+    }
+
+    /// Drops the state of revoked command partitions.
+    pub(crate) fn drop_partitions(&mut self, partitions: &[i32]) {
+        for p in partitions {
+            self.states.remove(p);
+        }
+    }
+
+    pub(crate) fn restored_partitions(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Processes one consumed record into the open batch (opening it if needed).
+    pub(crate) fn process(&mut self, message: &BorrowedMessage<'_>) -> Result<(), Interrupt> {
+        if !self.batch_open() {
+            if self.exactly_once() {
+                Transactions::new(&self.producer, self.policy)
+                    .begin()
+                    .map_err(|e| Interrupt::Fatal(e.into()))?;
+            }
+            self.batch.started = Some(Instant::now());
+        }
+        let topic = message.topic().to_owned();
+        let partition = message.partition();
+        let offset = message.offset();
+        let headers = message
+            .headers()
+            .map(HeaderList::from_rdkafka)
+            .unwrap_or_default();
+        let record = InboundRecord {
+            topic: &topic,
+            partition,
+            offset,
+            key: message.key(),
+            payload: message.payload(),
+            headers: &headers,
+            timestamp_ms: message.timestamp().to_millis(),
+        };
+        let span = tracing::debug_span!("record", %topic, partition, offset);
+        let _entered = span.enter();
+        self.handle(&record)?;
+        self.batch
+            .first
+            .entry((topic.clone(), partition))
+            .or_insert(offset);
+        self.batch.next.insert((topic, partition), offset + 1);
+        self.batch.records += 1;
+        Ok(())
+    }
+
+    fn handle(&mut self, record: &InboundRecord<'_>) -> Result<(), Interrupt> {
+        let now = Utc::now();
+        let decoded = match self.rt.block_on(self.codec.decode_inbound(record, now)) {
+            Ok(decoded) => decoded,
+            Err(e) if e.class().is_retriable() => return Err(Interrupt::Transient(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, reason = e.reason(), "poison record: dead-lettered");
+                self.metrics.dead_lettered(e.reason());
+                let dlq = dead_letter(
+                    &self.settings.topics,
+                    record,
+                    &DeadLetterReason::from(&e),
+                    now,
+                );
+                return self.send(dlq);
+            }
+        };
+        let correlation = decoded.meta.correlation_id.to_string();
+        tracing::debug!(correlation_id = %correlation, message_type = %decoded.meta.message_type, "decoded");
+        let is_command_topic = record.topic == self.settings.topics.commands;
+        let outcome = match &decoded.inbound.message {
+            InboundMessage::Command(command) if is_command_topic => {
+                let owner =
+                    default_partition(command.sku().as_str().as_bytes(), self.command_partitions);
+                if owner != record.partition {
+                    // Keyed by something else: re-key to the aggregate's partition (one writer
+                    // per aggregate), inside this transaction.
+                    let derived = self
+                        .rt
+                        .block_on(self.codec.encode_command(
+                            &self.settings.topics,
+                            command,
+                            &decoded.meta,
+                        ))
+                        .map_err(|e| Interrupt::Transient(e.to_string()))?;
+                    self.metrics.rekeyed();
+                    return self.send(derived);
+                }
+                let Some(bus) = self.states.get_mut(&record.partition) else {
+                    return Err(Interrupt::Fatal(WorkerError::NotRestored(record.partition)));
+                };
+                let result = bus.handle(decoded.inbound);
+                if !self.batch.touched.contains(&record.partition) {
+                    self.batch.touched.push(record.partition);
+                }
+                result
+            }
+            _ => self.external.handle(decoded.inbound),
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::warn!(error = %e, "handler failed: dead-lettered");
+                self.metrics.dead_lettered("handler-failed");
+                let why = DeadLetterReason {
+                    reason: "handler-failed",
+                    class: "handler",
+                    error: e.to_string(),
+                };
+                return self.send(dead_letter(&self.settings.topics, record, &why, now));
+            }
+        };
+        self.metrics.processed(
+            decoded.record_type.full_name(),
+            outcome.rejection().is_some(),
+        );
+        let records = self
+            .rt
+            .block_on(self.codec.encode_outcome(
+                &self.settings.topics,
+                &outcome,
+                &decoded.meta.traceparent,
+                self.view_partitions,
+            ))
+            .map_err(|e| Interrupt::Transient(e.to_string()))?;
+        for mut out in records {
+            if out.topic == self.settings.topics.changelog {
+                out.partition = Some(record.partition);
+                self.batch
+                    .compacted
+                    .insert((out.topic.clone(), out.key.clone()), out);
+            } else if out.topic == self.settings.topics.view {
+                self.batch
+                    .compacted
+                    .insert((out.topic.clone(), out.key.clone()), out);
+            } else {
+                self.send(out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Enqueues one record on the producer, waiting while its queue is full.
+    fn send(&self, record: OutboundRecord) -> Result<(), Interrupt> {
+        let headers = record.headers.to_rdkafka();
+        let mut base = BaseRecord::to(&record.topic)
+            .key(&record.key)
+            .headers(headers);
+        if let Some(payload) = &record.payload {
+            base = base.payload(payload);
+        }
+        if let Some(p) = record.partition {
+            base = base.partition(p);
+        }
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return Ok(()),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    base = back;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(Interrupt::Transient(format!("produce failed: {e}"))),
+            }
+        }
+    }
+
+    /// Commits the open batch: compacted records, offsets and the transaction.
+    pub(crate) fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), WorkerError> {
+        if !self.batch_open() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let compacted: Vec<OutboundRecord> = self.batch.compacted.drain().map(|(_, r)| r).collect();
+        for record in compacted {
+            if let Err(interrupt) = self.send(record) {
+                return self.fail_batch(consumer, interrupt);
+            }
+        }
+        let offsets = self.offsets();
+        let result = if self.exactly_once() {
+            let group = consumer.group_metadata();
+            Transactions::new(&self.producer, self.policy).commit(&offsets, group.as_ref())
+        } else {
+            self.commit_at_least_once(consumer, &offsets)
+        };
+        match result {
+            Ok(()) => {
+                for p in &self.batch.touched {
+                    if let Some(bus) = self.states.get_mut(p) {
+                        bus.commit_batch();
+                    }
+                }
+                self.external.commit_batch();
+                self.metrics
+                    .committed(self.batch.records, started.elapsed());
+                self.batch = Batch::default();
+                Ok(())
+            }
+            Err(TxnError::Abort { step, source }) => {
+                self.fail_batch(consumer, Interrupt::Transient(format!("{step}: {source}")))
+            }
+            Err(fatal) => Err(fatal.into()),
+        }
+    }
+
+    fn commit_at_least_once<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        offsets: &TopicPartitionList,
+    ) -> Result<(), TxnError> {
+        crate::runtime::transaction::with_retries("flush", &self.policy, || {
+            self.producer.flush(self.settings.transaction_timeout)
+        })?;
+        if offsets.count() > 0 {
+            crate::runtime::transaction::with_retries("commit offsets", &self.policy, || {
+                consumer.commit(offsets, CommitMode::Sync)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn offsets(&self) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.batch.next {
+            // Cannot fail: the offset is a plain value.
+            let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
+        }
+        tpl
+    }
+
+    /// Aborts the open batch: transaction, in-memory changes, consumer positions.
+    pub(crate) fn fail_batch<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        why: Interrupt,
+    ) -> Result<(), WorkerError> {
+        let reason = match why {
+            Interrupt::Fatal(e) => return Err(e),
+            Interrupt::Transient(reason) => reason,
+        };
+        tracing::warn!(%reason, records = self.batch.records, "aborting the batch; it will be processed again");
+        self.metrics.aborted();
+        self.abort(consumer)
+    }
+
+    /// Aborts without committing: rolls back state and rewinds the consumer.
+    pub(crate) fn abort<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), WorkerError> {
+        if !self.batch_open() {
+            return Ok(());
+        }
+        if self.exactly_once() {
+            Transactions::new(&self.producer, self.policy).abort()?;
+        } else {
+            // Whatever was sent may be delivered: at-least-once allows duplicates, not loss.
+            let _ = self.producer.flush(self.settings.transaction_timeout);
+        }
+        for p in &self.batch.touched {
+            if let Some(bus) = self.states.get_mut(p) {
+                bus.abort_batch();
+            }
+        }
+        self.external.abort_batch();
+        let batch = std::mem::take(&mut self.batch);
+        for ((topic, partition), first) in batch.first {
+            let owned = consumer
+                .assignment()
+                .map(|a| a.find_partition(&topic, partition).is_some())
+                .unwrap_or(false);
+            if owned {
+                consumer
+                    .seek(
+                        &topic,
+                        partition,
+                        Offset::Offset(first),
+                        Duration::from_secs(10),
+                    )
+                    .map_err(WorkerError::Rewind)?;
+            }
+        }
+        std::thread::sleep(self.policy.backoff(1));
+        Ok(())
+    }
+
+    /// Producer poll: serves delivery reports.
+    pub(crate) fn poll_producer(&self) {
+        self.producer.poll(Duration::ZERO);
+    }
+}
