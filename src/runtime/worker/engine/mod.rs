@@ -17,10 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::producer::BaseProducer;
 
 use super::metrics::WorkerMetrics;
 use super::WorkerError;
@@ -30,8 +28,10 @@ use crate::adapters::mapping::{dead_letter, default_partition, InboundRecord, Ou
 use crate::bootstrap::{self, WorkerBus};
 use crate::runtime::config::{Guarantee, WorkerSettings};
 use crate::runtime::restore::restore_partition;
-use crate::runtime::transaction::{RetryPolicy, Transactions, TxnError};
+use crate::runtime::transaction::{RetryPolicy, Transactions};
 use crate::service_layer::InboundMessage;
+
+mod commit;
 
 /// The batch being built (and, in exactly-once mode, the open transaction).
 #[derive(Debug, Default)]
@@ -193,9 +193,16 @@ impl Engine {
             headers: &headers,
             timestamp_ms: message.timestamp().to_millis(),
         };
-        let span = tracing::debug_span!("record", %topic, partition, offset);
+        let span = tracing::info_span!(
+            "record",
+            %topic,
+            partition,
+            offset,
+            correlation_id = tracing::field::Empty,
+            message_type = tracing::field::Empty,
+        );
         let _entered = span.enter();
-        self.handle(&record)?;
+        self.handle(&record, &span)?;
         self.batch
             .first
             .entry((topic.clone(), partition))
@@ -205,7 +212,11 @@ impl Engine {
         Ok(())
     }
 
-    fn handle(&mut self, record: &InboundRecord<'_>) -> Result<(), Interrupt> {
+    fn handle(
+        &mut self,
+        record: &InboundRecord<'_>,
+        span: &tracing::Span,
+    ) -> Result<(), Interrupt> {
         let now = Utc::now();
         let decoded = match self.rt.block_on(self.codec.decode_inbound(record, now)) {
             Ok(decoded) => decoded,
@@ -222,8 +233,11 @@ impl Engine {
                 return self.send(dlq);
             }
         };
-        let correlation = decoded.meta.correlation_id.to_string();
-        tracing::debug!(correlation_id = %correlation, message_type = %decoded.meta.message_type, "decoded");
+        span.record(
+            "correlation_id",
+            tracing::field::display(&decoded.meta.correlation_id),
+        );
+        span.record("message_type", decoded.meta.message_type.as_str());
         let is_command_topic = record.topic == self.settings.topics.commands;
         let outcome = match &decoded.inbound.message {
             InboundMessage::Command(command) if is_command_topic => {
@@ -294,158 +308,6 @@ impl Engine {
                 self.send(out)?;
             }
         }
-        Ok(())
-    }
-
-    /// Enqueues one record on the producer, waiting while its queue is full.
-    fn send(&self, record: OutboundRecord) -> Result<(), Interrupt> {
-        let headers = record.headers.to_rdkafka();
-        let mut base = BaseRecord::to(&record.topic)
-            .key(&record.key)
-            .headers(headers);
-        if let Some(payload) = &record.payload {
-            base = base.payload(payload);
-        }
-        if let Some(p) = record.partition {
-            base = base.partition(p);
-        }
-        loop {
-            match self.producer.send(base) {
-                Ok(()) => return Ok(()),
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    base = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(Interrupt::Transient(format!("produce failed: {e}"))),
-            }
-        }
-    }
-
-    /// Commits the open batch: compacted records, offsets and the transaction.
-    pub(crate) fn commit<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-    ) -> Result<(), WorkerError> {
-        if !self.batch_open() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let compacted: Vec<OutboundRecord> = self.batch.compacted.drain().map(|(_, r)| r).collect();
-        for record in compacted {
-            if let Err(interrupt) = self.send(record) {
-                return self.fail_batch(consumer, interrupt);
-            }
-        }
-        let offsets = self.offsets();
-        let result = if self.exactly_once() {
-            let group = consumer.group_metadata();
-            Transactions::new(&self.producer, self.policy).commit(&offsets, group.as_ref())
-        } else {
-            self.commit_at_least_once(consumer, &offsets)
-        };
-        match result {
-            Ok(()) => {
-                for p in &self.batch.touched {
-                    if let Some(bus) = self.states.get_mut(p) {
-                        bus.commit_batch();
-                    }
-                }
-                self.external.commit_batch();
-                self.metrics
-                    .committed(self.batch.records, started.elapsed());
-                self.batch = Batch::default();
-                Ok(())
-            }
-            Err(TxnError::Abort { step, source }) => {
-                self.fail_batch(consumer, Interrupt::Transient(format!("{step}: {source}")))
-            }
-            Err(fatal) => Err(fatal.into()),
-        }
-    }
-
-    fn commit_at_least_once<C: ConsumerContext>(
-        &self,
-        consumer: &BaseConsumer<C>,
-        offsets: &TopicPartitionList,
-    ) -> Result<(), TxnError> {
-        crate::runtime::transaction::with_retries("flush", &self.policy, || {
-            self.producer.flush(self.settings.transaction_timeout)
-        })?;
-        if offsets.count() > 0 {
-            crate::runtime::transaction::with_retries("commit offsets", &self.policy, || {
-                consumer.commit(offsets, CommitMode::Sync)
-            })?;
-        }
-        Ok(())
-    }
-
-    fn offsets(&self) -> TopicPartitionList {
-        let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), next) in &self.batch.next {
-            // Cannot fail: the offset is a plain value.
-            let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
-        }
-        tpl
-    }
-
-    /// Aborts the open batch: transaction, in-memory changes, consumer positions.
-    pub(crate) fn fail_batch<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-        why: Interrupt,
-    ) -> Result<(), WorkerError> {
-        let reason = match why {
-            Interrupt::Fatal(e) => return Err(e),
-            Interrupt::Transient(reason) => reason,
-        };
-        tracing::warn!(%reason, records = self.batch.records, "aborting the batch; it will be processed again");
-        self.metrics.aborted();
-        self.abort(consumer)
-    }
-
-    /// Aborts without committing: rolls back state and rewinds the consumer.
-    pub(crate) fn abort<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-    ) -> Result<(), WorkerError> {
-        if !self.batch_open() {
-            return Ok(());
-        }
-        if self.exactly_once() {
-            Transactions::new(&self.producer, self.policy).abort()?;
-        } else {
-            // Whatever was sent may be delivered: at-least-once allows duplicates, not loss.
-            let _ = self.producer.flush(self.settings.transaction_timeout);
-        }
-        for p in &self.batch.touched {
-            if let Some(bus) = self.states.get_mut(p) {
-                bus.abort_batch();
-            }
-        }
-        self.external.abort_batch();
-        let batch = std::mem::take(&mut self.batch);
-        for ((topic, partition), first) in batch.first {
-            let owned = consumer
-                .assignment()
-                .map(|a| a.find_partition(&topic, partition).is_some())
-                .unwrap_or(false);
-            if owned {
-                consumer
-                    .seek(
-                        &topic,
-                        partition,
-                        Offset::Offset(first),
-                        Duration::from_secs(10),
-                    )
-                    .map_err(WorkerError::Rewind)?;
-            }
-        }
-        std::thread::sleep(self.policy.backoff(1));
         Ok(())
     }
 
