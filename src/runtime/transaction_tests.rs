@@ -150,3 +150,39 @@ fn retriable_errors_that_persist_become_aborts() {
     assert_eq!(calls, 5);
     assert!(matches!(result, Err(TxnError::Abort { .. })));
 }
+
+#[test]
+fn illegal_generation_on_offset_commit_aborts_the_batch() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let (mock, producer) = setup();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", mock.bootstrap_servers())
+        .set("group.id", "mock-group")
+        .create()
+        .expect("consumer");
+    let group = consumer.group_metadata().expect("group metadata");
+    let txn = Transactions::new(&producer, fast_policy());
+    txn.init(Duration::from_secs(10)).expect("init");
+    txn.begin().expect("begin");
+    send(&producer);
+    mock.request_errors(
+        RDKafkaApiKey::TxnOffsetCommit,
+        &[E::RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION],
+    );
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(TOPIC, 0, Offset::Offset(1))
+        .expect("offset");
+    let err = txn
+        .commit(&offsets, Some(&group))
+        .expect_err("a stale generation cannot commit offsets");
+    assert_eq!(err.class(), ErrorClass::Abortable, "{err}");
+    txn.abort().expect("abort after a stale generation");
+    // The producer is still usable: the next transaction commits.
+    txn.begin().expect("begin again");
+    send(&producer);
+    txn.commit(&rdkafka::TopicPartitionList::new(), None)
+        .expect("commit after the abort");
+}
