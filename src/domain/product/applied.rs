@@ -11,8 +11,12 @@ use serde::Serialize;
 
 use crate::domain::values::MessageId;
 
-/// How many applied message ids a product remembers.
-pub const APPLIED_MESSAGE_CAPACITY: usize = 1024;
+/// How many applied message ids a product remembers: the duplicate-detection window, per sku.
+///
+/// Upstream redeliveries (producer retries, replays of a failed batch) arrive within seconds,
+/// far inside 128 commands of the same sku. The window travels in every changelog snapshot, so
+/// it is kept small: 128 ids are ~4.6 KiB of Avro per snapshot and ~2 KiB of memory per sku.
+pub const APPLIED_MESSAGE_CAPACITY: usize = 128;
 
 /// The most recent message ids applied to a product, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
