@@ -17,7 +17,7 @@ pub mod product;
 pub mod values;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use commands::{
     Allocate, ChangeBatchQuantity, Command, CommandKind, CommandPayload, CreateBatch, Deallocate,

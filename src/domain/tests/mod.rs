@@ -4,7 +4,7 @@ mod allocate;
 mod batches;
 mod change_quantity;
 mod deallocate;
-mod framework;
+pub(crate) mod framework;
 mod journal;
 mod snapshot;
 mod values;

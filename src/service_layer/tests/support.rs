@@ -4,34 +4,11 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use crate::bootstrap::{self, InMemoryBus};
 use crate::domain::{
-    Allocate, BatchRef, ChangeBatchQuantity, Command, CreateBatch, Deallocate, Event, MessageId,
-    OrderId, Product, Quantity, Sku,
+    Allocate, ChangeBatchQuantity, Command, CreateBatch, Deallocate, Event, MessageId, Product,
 };
 use crate::service_layer::{Inbound, Outcome, StateStore};
 
-pub fn sku(value: &str) -> Sku {
-    Sku::new(value).expect("test sku")
-}
-
-pub fn orderid(value: &str) -> OrderId {
-    OrderId::new(value).expect("test orderid")
-}
-
-pub fn batchref(value: &str) -> BatchRef {
-    BatchRef::new(value).expect("test batch reference")
-}
-
-pub fn qty(value: i64) -> Quantity {
-    Quantity::new(value).expect("test quantity")
-}
-
-pub fn date(day: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(2026, 1, day)
-}
-
-pub fn message_id(n: u128) -> MessageId {
-    MessageId::from_uuid(uuid::Uuid::from_u128(n))
-}
+pub use crate::domain::tests::framework::{batchref, date, message_id, orderid, qty, sku};
 
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0)
