@@ -12,13 +12,37 @@ use serde_json::{json, Map, Value};
 use crate::adapters::contracts::RecordType;
 use crate::adapters::envelope::names;
 use crate::adapters::topics::{Channel, ChannelId, Direction, Topics};
+use crate::entrypoints::settings::{pick, ConfigFile, SettingsError};
 
 /// Arguments of the `contract` subcommand.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ContractArgs {
+    /// Optional TOML config file (its `topic_prefix` is used).
+    #[arg(long, env = "ALLOCATION_WORKER_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Prefix of every topic name (e.g. `staging.`), as configured for the worker.
-    #[arg(long, env = "TOPIC_PREFIX", default_value = "")]
-    pub topic_prefix: String,
+    /// [default: none]
+    #[arg(long, env = "TOPIC_PREFIX")]
+    pub topic_prefix: Option<String>,
+}
+
+/// Why `contract` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] SettingsError),
+    #[error("cannot write the document: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ContractError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 2,
+            Self::Io(_) => 1,
+        }
+    }
 }
 
 const AVRO_FORMAT: &str = "application/vnd.apache.avro;version=1.9.0";
@@ -192,10 +216,16 @@ pub fn asyncapi(topics: &Topics) -> Value {
 }
 
 /// Writes the document for `args` to `out`.
-pub fn run(args: &ContractArgs, out: &mut impl Write) -> std::io::Result<()> {
-    let document = asyncapi(&Topics::with_prefix(&args.topic_prefix));
-    serde_json::to_writer_pretty(&mut *out, &document)?;
-    writeln!(out)
+pub fn run(args: &ContractArgs, out: &mut impl Write) -> Result<(), ContractError> {
+    let file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    let prefix = pick(args.topic_prefix.clone(), file.topic_prefix, String::new());
+    let document = asyncapi(&Topics::with_prefix(&prefix));
+    serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -261,7 +291,8 @@ mod tests {
         let mut out = Vec::new();
         run(
             &ContractArgs {
-                topic_prefix: "stg.".into(),
+                config: None,
+                topic_prefix: Some("stg.".into()),
             },
             &mut out,
         )

@@ -6,6 +6,9 @@
 //! number, nothing of the file is sent), encoded as Avro through the registry, keyed by sku,
 //! given fresh envelope headers, and produced with an idempotent producer using the Java
 //! client's partitioner. The command ids are printed, one per line, in input order.
+//!
+//! Exit codes: 0 when every command was acknowledged; 1 when sending failed; 2 on invalid
+//! configuration or input.
 
 use std::io::BufRead;
 use std::time::Duration;
@@ -14,31 +17,23 @@ use chrono::Utc;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 
-use crate::adapters::codec::{Codec, RegistryConfig};
+use crate::adapters::codec::{Codec, Registration};
 use crate::adapters::contracts::{domain::to_command, WireMessage};
 use crate::adapters::envelope::MessageMeta;
 use crate::domain::Command;
-use crate::entrypoints::topics::parse_properties;
-use crate::runtime::config::Topics;
+use crate::entrypoints::settings::{client_error, ConnectionArgs};
 
 /// Arguments of `allocation-worker produce`.
 #[derive(Debug, clap::Args)]
 pub struct ProduceArgs {
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", global = true)]
-    pub bootstrap_servers: Option<String>,
-    #[arg(long, env = "SCHEMA_REGISTRY_URL", global = true)]
-    pub schema_registry_url: Option<String>,
-    #[arg(long, env = "TOPIC_PREFIX", default_value = "", global = true)]
-    pub topic_prefix: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// Read commands as JSON lines from this file (`-` for standard input).
     #[arg(long, conflicts_with = "json")]
     pub file: Option<String>,
     /// One command in its JSON form (repeatable).
     #[arg(long)]
     pub json: Vec<String>,
-    /// A librdkafka property passed through, `key=value` (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
-    pub property: Vec<String>,
     #[command(subcommand)]
     pub command: Option<CommandArgs>,
 }
@@ -115,6 +110,8 @@ impl CommandArgs {
 pub enum ProduceError {
     #[error("invalid input: {0}")]
     Input(String),
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::entrypoints::settings::SettingsError),
     #[error("{0}")]
     Failed(String),
 }
@@ -122,7 +119,7 @@ pub enum ProduceError {
 impl ProduceError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            ProduceError::Input(_) => 2,
+            ProduceError::Input(_) | ProduceError::Config(_) => 2,
             ProduceError::Failed(_) => 1,
         }
     }
@@ -177,29 +174,17 @@ fn read_commands(args: &ProduceArgs) -> Result<Vec<Command>, ProduceError> {
 
 /// Sends the commands and prints their ids.
 pub fn run(args: &ProduceArgs, out: &mut impl std::io::Write) -> Result<(), ProduceError> {
+    let file = args.connection.file()?;
+    let connection = args.connection.resolve(&file)?;
+    let registry = connection.registry(Registration::AutoRegister)?;
     let commands = read_commands(args)?;
-    let bootstrap = args.bootstrap_servers.as_deref().ok_or_else(|| {
-        ProduceError::Input("--bootstrap-servers (KAFKA_BOOTSTRAP_SERVERS) is required".into())
-    })?;
-    let registry = args.schema_registry_url.as_deref().ok_or_else(|| {
-        ProduceError::Input("--schema-registry-url (SCHEMA_REGISTRY_URL) is required".into())
-    })?;
-    let properties =
-        parse_properties(&args.property).map_err(|e| ProduceError::Input(e.to_string()))?;
-    let mut config = rdkafka::ClientConfig::new();
-    config.set("bootstrap.servers", bootstrap);
-    for (k, v) in properties.iter() {
-        config.set(k, v);
-    }
+    let mut config = connection.client_config();
     config
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random");
-    let producer: FutureProducer = config
-        .create()
-        .map_err(|e| ProduceError::Failed(e.to_string()))?;
-    let topics = Topics::with_prefix(&args.topic_prefix);
-    let codec = Codec::new(&RegistryConfig::new(registry))
-        .map_err(|e| ProduceError::Failed(e.to_string()))?;
+    let producer: FutureProducer = config.create().map_err(|e| client_error(&e))?;
+    let topics = connection.topics.clone();
+    let codec = Codec::new(&registry).map_err(|e| ProduceError::Failed(e.to_string()))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,17 +1,23 @@
-//! `allocation-worker run`: the worker — configuration from flags and environment, schema
-//! registration, the processing thread, and graceful shutdown on SIGTERM / SIGINT.
+//! `allocation-worker run`: the worker — layered configuration (defaults → config file →
+//! environment → flags), schema registration, the processing thread, the HTTP endpoints
+//! (`/healthz`, `/readyz`, `/metrics`), the consumer-lag probe, and graceful shutdown on
+//! SIGTERM / SIGINT.
 //!
 //! Exit codes: 0 after a clean shutdown; 1 on a fatal runtime error (e.g. the producer was
-//! fenced by a newer instance, or Kafka refused us); 2 on invalid configuration; 3 when the
-//! shutdown did not finish within `--shutdown-timeout-ms`.
+//! fenced by a newer instance, Kafka refused us, the HTTP address is taken); 2 on invalid
+//! configuration; 3 when the shutdown did not finish within `--shutdown-timeout-ms`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapters::codec::{Codec, Registration, RegistryConfig};
-use crate::entrypoints::topics::parse_properties;
-use crate::runtime::config::{Guarantee, Topics, WorkerSettings};
+use crate::adapters::codec::{Codec, RegistryConfig};
+use crate::entrypoints::http::{self, Probes};
+use crate::entrypoints::lag::{self, ConsumerLag};
+use crate::entrypoints::settings::{
+    client_error, parse_registration, pick, ConfigFile, ConnectionArgs, SettingsError,
+};
+use crate::runtime::config::{Guarantee, WorkerSettings};
 use crate::runtime::worker::{self, WorkerMetrics};
 
 /// Delivery guarantee, as a flag value.
@@ -21,49 +27,49 @@ pub enum GuaranteeArg {
     AtLeastOnce,
 }
 
-/// Arguments of `allocation-worker run`.
+/// Arguments of `allocation-worker run`. Unset values fall back to the config file, then to
+/// the default shown.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
-    pub bootstrap_servers: String,
-    /// Base URL of the Confluent-compatible schema registry API.
-    #[arg(long, env = "SCHEMA_REGISTRY_URL")]
-    pub schema_registry_url: String,
-    /// Register the schemas at start (default) or require that they are registered already.
-    #[arg(long, env = "SCHEMA_REGISTRATION", default_value = "auto")]
-    pub schema_registration: String,
-    /// Prefix of every topic name (e.g. `staging.`).
-    #[arg(long, env = "TOPIC_PREFIX", default_value = "")]
-    pub topic_prefix: String,
-    /// Consumer group of the workers.
-    #[arg(long, env = "GROUP_ID", default_value = "allocation-worker")]
-    pub group_id: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// `auto` registers the schemas at start; `require` refuses to start unless they are
+    /// registered. [default: auto]
+    #[arg(long, env = "SCHEMA_REGISTRATION")]
+    pub schema_registration: Option<String>,
+    /// Consumer group of the workers. [default: allocation-worker]
+    #[arg(long, env = "GROUP_ID")]
+    pub group_id: Option<String>,
     /// Transactional id, stable per replica (e.g. the pod name). Required for exactly-once.
     #[arg(long, env = "TRANSACTIONAL_ID")]
     pub transactional_id: Option<String>,
     /// Static group membership id, stable per replica (e.g. the pod name).
     #[arg(long, env = "GROUP_INSTANCE_ID")]
     pub group_instance_id: Option<String>,
-    /// Delivery guarantee.
-    #[arg(long, env = "GUARANTEE", value_enum, default_value_t = GuaranteeArg::ExactlyOnce)]
-    pub guarantee: GuaranteeArg,
-    /// A batch (one transaction) closes this long after its first record.
-    #[arg(long, env = "COMMIT_INTERVAL_MS", default_value_t = 100)]
-    pub commit_interval_ms: u64,
-    /// …or when it holds this many records.
-    #[arg(long, env = "MAX_BATCH", default_value_t = 1000)]
-    pub max_batch: usize,
-    #[arg(long, env = "SESSION_TIMEOUT_MS", default_value_t = 10_000)]
-    pub session_timeout_ms: u64,
-    #[arg(long, env = "TRANSACTION_TIMEOUT_MS", default_value_t = 30_000)]
-    pub transaction_timeout_ms: u64,
-    /// Upper bound of a graceful shutdown.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT_MS", default_value_t = 20_000)]
-    pub shutdown_timeout_ms: u64,
-    /// A librdkafka property passed through, `key=value` (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE")]
-    pub property: Vec<String>,
+    /// Delivery guarantee. [default: exactly-once]
+    #[arg(long, env = "GUARANTEE", value_enum)]
+    pub guarantee: Option<GuaranteeArg>,
+    /// A batch (one transaction) closes this long after its first record. [default: 100]
+    #[arg(long, env = "COMMIT_INTERVAL_MS")]
+    pub commit_interval_ms: Option<u64>,
+    /// …or when it holds this many records. [default: 1000]
+    #[arg(long, env = "MAX_BATCH")]
+    pub max_batch: Option<usize>,
+    /// Consumer group session timeout. [default: 10000]
+    #[arg(long, env = "SESSION_TIMEOUT_MS")]
+    pub session_timeout_ms: Option<u64>,
+    /// Kafka transaction timeout. [default: 30000]
+    #[arg(long, env = "TRANSACTION_TIMEOUT_MS")]
+    pub transaction_timeout_ms: Option<u64>,
+    /// Upper bound of a graceful shutdown. [default: 20000]
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_MS")]
+    pub shutdown_timeout_ms: Option<u64>,
+    /// Where `/healthz`, `/readyz` and `/metrics` listen. [default: 0.0.0.0:8080]
+    #[arg(long, env = "HTTP_ADDR")]
+    pub http_addr: Option<String>,
+    /// How often the consumer lag of the group is measured (0: never). [default: 10000]
+    #[arg(long, env = "LAG_INTERVAL_MS")]
+    pub lag_interval_ms: Option<u64>,
 }
 
 /// Why `run` ended unsuccessfully.
@@ -77,6 +83,12 @@ pub enum RunError {
     ShutdownTimeout(Duration),
 }
 
+impl From<SettingsError> for RunError {
+    fn from(e: SettingsError) -> Self {
+        RunError::Config(e.to_string())
+    }
+}
+
 impl RunError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
@@ -88,72 +100,146 @@ impl RunError {
     }
 }
 
+/// Everything `run` needs, resolved from every configuration layer.
+#[derive(Debug)]
+pub struct RunConfig {
+    pub settings: WorkerSettings,
+    pub registry: RegistryConfig,
+    pub http_addr: String,
+    pub lag_interval: Duration,
+}
+
 impl RunArgs {
-    /// The worker settings these arguments describe.
-    pub fn settings(&self) -> Result<WorkerSettings, RunError> {
+    /// Resolves defaults → config file → environment → flags.
+    pub fn resolve(&self) -> Result<RunConfig, RunError> {
+        let file = self.connection.file()?;
+        self.resolve_with(&file)
+    }
+
+    fn resolve_with(&self, file: &ConfigFile) -> Result<RunConfig, RunError> {
+        let connection = self.connection.resolve(file)?;
         let guarantee = match self.guarantee {
+            Some(g) => g,
+            None => match &file.guarantee {
+                Some(text) => clap::ValueEnum::from_str(text, true).map_err(|_| {
+                    RunError::Config(format!(
+                        "guarantee must be `exactly-once` or `at-least-once`, not `{text}`"
+                    ))
+                })?,
+                None => GuaranteeArg::ExactlyOnce,
+            },
+        };
+        let guarantee = match guarantee {
             GuaranteeArg::ExactlyOnce => Guarantee::ExactlyOnce,
             GuaranteeArg::AtLeastOnce => Guarantee::AtLeastOnce,
         };
+        let transactional_id = self
+            .transactional_id
+            .clone()
+            .or_else(|| file.transactional_id.clone())
+            .filter(|id| !id.trim().is_empty());
         let transactional_id =
-            match (&self.transactional_id, guarantee) {
-                (Some(id), _) if !id.trim().is_empty() => id.clone(),
-                (_, Guarantee::ExactlyOnce) => return Err(RunError::Config(
+            match (transactional_id, guarantee) {
+                (Some(id), _) => id,
+                (None, Guarantee::ExactlyOnce) => return Err(RunError::Config(
                     "--transactional-id (TRANSACTIONAL_ID) is required for exactly-once; use a \
                      value stable per replica, e.g. the pod name"
                         .into(),
                 )),
-                _ => String::new(),
+                (None, Guarantee::AtLeastOnce) => String::new(),
             };
-        let mut settings = WorkerSettings::new(&self.bootstrap_servers, &transactional_id);
-        settings.properties =
-            parse_properties(&self.property).map_err(|e| RunError::Config(e.to_string()))?;
-        settings.topics = Topics::with_prefix(&self.topic_prefix);
-        settings.group_id = self.group_id.clone();
-        settings.group_instance_id = self.group_instance_id.clone();
+        let ms = |flag: Option<u64>, file: Option<u64>, default: u64| {
+            Duration::from_millis(pick(flag, file, default))
+        };
+        let mut settings = WorkerSettings::new(&connection.bootstrap_servers, &transactional_id);
+        settings.properties = connection.properties.clone();
+        settings.topics = connection.topics.clone();
+        settings.group_id = pick(
+            self.group_id.clone(),
+            file.group_id.clone(),
+            "allocation-worker".into(),
+        );
+        settings.group_instance_id = self
+            .group_instance_id
+            .clone()
+            .or_else(|| file.group_instance_id.clone())
+            .filter(|id| !id.trim().is_empty());
         settings.guarantee = guarantee;
-        settings.commit_interval = Duration::from_millis(self.commit_interval_ms);
-        settings.max_batch_records = self.max_batch;
-        settings.session_timeout = Duration::from_millis(self.session_timeout_ms);
-        settings.transaction_timeout = Duration::from_millis(self.transaction_timeout_ms);
-        settings.shutdown_timeout = Duration::from_millis(self.shutdown_timeout_ms);
+        settings.commit_interval = ms(self.commit_interval_ms, file.commit_interval_ms, 100);
+        settings.max_batch_records = pick(self.max_batch, file.max_batch, 1000);
+        settings.session_timeout = ms(self.session_timeout_ms, file.session_timeout_ms, 10_000);
+        settings.transaction_timeout = ms(
+            self.transaction_timeout_ms,
+            file.transaction_timeout_ms,
+            30_000,
+        );
+        settings.shutdown_timeout = ms(self.shutdown_timeout_ms, file.shutdown_timeout_ms, 20_000);
         settings
             .validate()
             .map_err(|e| RunError::Config(e.to_string()))?;
-        Ok(settings)
-    }
-
-    fn registry(&self) -> Result<RegistryConfig, RunError> {
-        let mut config = RegistryConfig::new(&self.schema_registry_url);
-        config.registration = match self.schema_registration.as_str() {
-            "auto" => Registration::AutoRegister,
-            "require" => Registration::RequireExisting,
-            other => {
-                return Err(RunError::Config(format!(
-                    "--schema-registration must be `auto` or `require`, not `{other}`"
-                )))
-            }
-        };
-        Ok(config)
+        let registration = parse_registration(&pick(
+            self.schema_registration.clone(),
+            file.schema_registration.clone(),
+            "auto".into(),
+        ))?;
+        let registry = connection.registry(registration)?;
+        let http_addr = pick(
+            self.http_addr.clone(),
+            file.http_addr.clone(),
+            http::DEFAULT_ADDR.into(),
+        );
+        http::parse_addr(&http_addr)?;
+        Ok(RunConfig {
+            settings,
+            registry,
+            http_addr,
+            lag_interval: ms(self.lag_interval_ms, file.lag_interval_ms, 10_000),
+        })
     }
 }
 
 /// Runs the worker until SIGTERM / SIGINT or a fatal error.
 pub fn run(args: &RunArgs) -> Result<(), RunError> {
-    let settings = args.settings()?;
-    let registry = args.registry()?;
+    let RunConfig {
+        settings,
+        registry,
+        http_addr,
+        lag_interval,
+    } = args.resolve()?;
+    check_clients(&settings)?;
     let shutdown_timeout = settings.shutdown_timeout;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| RunError::Fatal(format!("cannot start the async runtime: {e}")))?;
+    let listener = rt
+        .block_on(http::bind(&http_addr))
+        .map_err(|e| RunError::Fatal(e.to_string()))?;
     let codec = Codec::new(&registry).map_err(|e| RunError::Config(e.to_string()))?;
     rt.block_on(codec.prepare(&settings.topics))
         .map_err(|e| RunError::Fatal(format!("schema registration failed: {e}")))?;
     let codec = Arc::new(codec);
     let metrics = Arc::new(WorkerMetrics::default());
     let shutdown = Arc::new(AtomicBool::new(false));
+
+    let consumer_lag = Arc::new(ConsumerLag::default());
+    if !lag_interval.is_zero() {
+        lag::spawn_probe(
+            &settings,
+            lag_interval,
+            Arc::clone(&consumer_lag),
+            Arc::clone(&shutdown),
+        )
+        .map_err(|e| RunError::Fatal(format!("cannot start the lag probe: {e}")))?;
+    }
+    let probes = worker_probes(Arc::clone(&metrics), consumer_lag);
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    rt.spawn(http::serve(
+        listener,
+        http::probes_router(probes),
+        http_stopped,
+    ));
 
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let handle = rt.handle().clone();
@@ -166,7 +252,7 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
         })
         .map_err(|e| RunError::Fatal(format!("cannot start the worker thread: {e}")))?;
 
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let mut done = done_rx;
         tokio::select! {
             result = &mut done => finished(result),
@@ -179,7 +265,41 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
                 }
             }
         }
-    })
+    });
+    let _ = stop_http.send(true);
+    result
+}
+
+/// Builds (and drops) the clients once, so that a librdkafka property librdkafka refuses is a
+/// configuration error (exit 2) before anything starts.
+fn check_clients(settings: &WorkerSettings) -> Result<(), RunError> {
+    let invalid = |e: rdkafka::error::KafkaError| RunError::from(client_error(&e));
+    settings
+        .consumer_config()
+        .create::<rdkafka::consumer::BaseConsumer>()
+        .map_err(invalid)?;
+    settings
+        .producer_config()
+        .create::<rdkafka::producer::BaseProducer>()
+        .map_err(invalid)?;
+    Ok(())
+}
+
+/// The worker's `/readyz` (assigned partitions restored) and `/metrics`.
+fn worker_probes(metrics: Arc<WorkerMetrics>, consumer_lag: Arc<ConsumerLag>) -> Probes {
+    let ready_metrics = Arc::clone(&metrics);
+    Probes {
+        ready: Arc::new(move || {
+            let ready = ready_metrics.ready.load(Ordering::Relaxed);
+            let assigned = ready_metrics.assigned_partitions.load(Ordering::Relaxed);
+            (ready, serde_json::json!({"assigned_partitions": assigned}))
+        }),
+        metrics: Arc::new(move || {
+            let mut out = http::prometheus::Exposition::new();
+            http::worker_metrics::render(&mut out, &metrics, &consumer_lag);
+            out.finish()
+        }),
+    }
 }
 
 fn finished(
@@ -193,7 +313,7 @@ fn finished(
 }
 
 /// Resolves on SIGTERM or SIGINT with the signal's name.
-async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -209,63 +329,5 @@ async fn shutdown_signal() -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        run: RunArgs,
-    }
-
-    fn parse(args: &[&str]) -> RunArgs {
-        let mut all = vec![
-            "x",
-            "--bootstrap-servers",
-            "b:9092",
-            "--schema-registry-url",
-            "http://r",
-        ];
-        all.extend_from_slice(args);
-        Cli::parse_from(all).run
-    }
-
-    #[test]
-    fn exactly_once_needs_a_transactional_id() {
-        let err = parse(&[]).settings().expect_err("no transactional id");
-        assert_eq!(err.exit_code(), 2);
-        assert!(parse(&["--transactional-id", "pod-0"]).settings().is_ok());
-        assert!(parse(&["--guarantee", "at-least-once"]).settings().is_ok());
-    }
-
-    #[test]
-    fn flags_reach_the_settings() {
-        let s = parse(&[
-            "--transactional-id",
-            "pod-1",
-            "--topic-prefix",
-            "dev.",
-            "--commit-interval-ms",
-            "10",
-            "--max-batch",
-            "7",
-            "-X",
-            "security.protocol=SSL",
-        ])
-        .settings()
-        .unwrap();
-        assert_eq!(s.transactional_id, "pod-1");
-        assert_eq!(s.topics.commands, "dev.allocation.commands");
-        assert_eq!(s.commit_interval, Duration::from_millis(10));
-        assert_eq!(s.max_batch_records, 7);
-        assert_eq!(s.consumer_config().get("security.protocol"), Some("SSL"));
-    }
-
-    #[test]
-    fn invalid_registration_mode_is_a_config_error() {
-        let mut args = parse(&["--transactional-id", "p"]);
-        args.schema_registration = "sometimes".into();
-        assert_eq!(args.registry().unwrap_err().exit_code(), 2);
-    }
-}
+#[path = "run_tests.rs"]
+mod tests;

@@ -1,22 +1,22 @@
 //! `allocation-worker topics`: create (or only verify) every topic of the contract with its
 //! configuration — partition count, compaction for the changelog and the view — and refuse a
 //! changelog that is not co-partitioned with the command topic.
+//!
+//! Exit codes: 0 when every topic exists as configured; 1 when Kafka refused or a topic
+//! differs; 2 on invalid configuration.
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 
-use crate::runtime::config::{KafkaProperties, Topics};
+use crate::entrypoints::settings::{client_error, split_property, ConnectionArgs, SettingsError};
+use crate::runtime::config::KafkaProperties;
 use crate::runtime::topics::{ensure, plan, Mode};
 
 /// Arguments of `allocation-worker topics`.
 #[derive(Debug, clap::Args)]
 pub struct TopicsArgs {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
-    pub bootstrap_servers: String,
-    /// Prefix of every topic name (e.g. `staging.`), as configured for the worker.
-    #[arg(long, env = "TOPIC_PREFIX", default_value = "")]
-    pub topic_prefix: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// Partitions of each topic created (the changelog gets the command topic's count).
     #[arg(long, default_value_t = 8)]
     pub partitions: i32,
@@ -26,50 +26,57 @@ pub struct TopicsArgs {
     /// Only verify; create nothing.
     #[arg(long)]
     pub verify_only: bool,
-    /// A librdkafka property passed through, `key=value` (repeatable), e.g.
-    /// `-X security.protocol=SASL_SSL`.
-    #[arg(short = 'X', value_name = "KEY=VALUE")]
-    pub property: Vec<String>,
 }
 
 /// Why `topics` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TopicsCommandError {
-    #[error("invalid property `{0}`: expected key=value")]
-    Property(String),
-    #[error(transparent)]
+    #[error("invalid configuration: {0}")]
+    Settings(#[from] SettingsError),
+    #[error("invalid configuration: {0}")]
     Config(#[from] crate::runtime::config::ConfigError),
-    #[error("cannot create the Kafka admin client: {0}")]
-    Client(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Topics(#[from] crate::runtime::topics::TopicsError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[from] std::io::Error),
 }
 
+impl TopicsCommandError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Settings(_) | Self::Config(_) => 2,
+            Self::Topics(_) | Self::Runtime(_) => 1,
+        }
+    }
+}
+
 /// Parses `key=value` pass-through properties.
 pub fn parse_properties(raw: &[String]) -> Result<KafkaProperties, TopicsCommandError> {
     let mut properties = KafkaProperties::new();
     for item in raw {
-        let (k, v) = item
-            .split_once('=')
-            .filter(|(k, _)| !k.trim().is_empty())
-            .ok_or_else(|| TopicsCommandError::Property(item.clone()))?;
-        properties.set(k.trim(), v)?;
+        let (k, v) = split_property(item)?;
+        properties.set(&k, &v)?;
     }
     Ok(properties)
 }
 
 /// Runs the subcommand, printing one line per topic.
 pub fn run(args: &TopicsArgs, out: &mut impl std::io::Write) -> Result<(), TopicsCommandError> {
-    let properties = parse_properties(&args.property)?;
-    let mut config = rdkafka::ClientConfig::new();
-    config.set("bootstrap.servers", &args.bootstrap_servers);
-    for (k, v) in properties.iter() {
-        config.set(k, v);
+    let file = args.connection.file()?;
+    let connection = args.connection.resolve(&file)?;
+    if args.partitions < 1 {
+        return Err(SettingsError::Invalid {
+            what: "--partitions",
+            message: "must be at least 1".into(),
+        }
+        .into());
     }
-    let admin: AdminClient<DefaultClientContext> = config.create()?;
-    let topics = Topics::with_prefix(&args.topic_prefix);
+    let admin: AdminClient<DefaultClientContext> = connection
+        .client_config()
+        .create()
+        .map_err(|e| client_error(&e))?;
+    let topics = connection.topics.clone();
     let specs = plan(&topics, args.partitions);
     let mode = if args.verify_only {
         Mode::VerifyOnly

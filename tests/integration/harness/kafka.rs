@@ -120,11 +120,18 @@ fn read_all_blocking(mut config: ClientConfig, topic: &str, isolation: Isolation
         .collect();
     assert!(!partitions.is_empty(), "topic {topic} has no partitions");
 
-    // High watermarks as a read_uncommitted client sees them.
+    // High watermarks as a read_uncommitted client sees them: librdkafka's ListOffsets uses
+    // the client's isolation level, so a read_committed client would get the last stable
+    // offset, which lags behind a just-committed transaction until its markers are written.
+    let watermarks: BaseConsumer = config
+        .clone()
+        .set("isolation.level", Isolation::ReadUncommitted.as_config())
+        .create()
+        .expect("watermark client");
     let mut end = HashMap::new();
     let mut assignment = TopicPartitionList::new();
     for &p in &partitions {
-        let (_, high) = consumer
+        let (_, high) = watermarks
             .fetch_watermarks(topic, p, WAIT)
             .expect("watermarks");
         end.insert(p, high);
