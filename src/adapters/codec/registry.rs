@@ -65,7 +65,7 @@ impl RetryPolicy {
 }
 
 /// How to reach the registry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RegistryConfig {
     /// Base URL of the Confluent-compatible API (e.g. `http://host:8081` or Apicurio's
     /// `http://host:8080/apis/ccompat/v7`).
@@ -88,6 +88,24 @@ impl RegistryConfig {
             request_timeout: Duration::from_secs(5),
             basic_auth: None,
         }
+    }
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field("url", &self.url)
+            .field("registration", &self.registration)
+            .field("retry", &self.retry)
+            .field("request_timeout", &self.request_timeout)
+            .field(
+                "basic_auth",
+                &self
+                    .basic_auth
+                    .as_ref()
+                    .map(|(user, _)| (user, "[redacted]")),
+            )
+            .finish()
     }
 }
 
@@ -125,14 +143,23 @@ fn describe(e: &SRCError) -> String {
     }
 }
 
-/// The registry client (cheap to share behind an `Arc`).
-#[derive(Debug)]
+/// The registry client (cheap to share behind an `Arc`). Its `Debug` shows no settings: they
+/// carry the registry credentials.
 pub struct RegistryClient {
     settings: SrSettings,
     decoder: AvroDecoder,
     ids: RwLock<HashMap<String, u32>>,
     registration: Registration,
     retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("registration", &self.registration)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RegistryClient {
@@ -269,6 +296,17 @@ impl RegistryClient {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn credentials_never_appear_in_debug() {
+        let mut config = RegistryConfig::new("http://registry:8081");
+        config.basic_auth = Some(("svc".into(), "hunter2".into()));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("svc"));
+        let client = RegistryClient::new(&config).expect("client");
+        assert!(!format!("{client:?}").contains("hunter2"));
+    }
     use super::*;
 
     #[test]
