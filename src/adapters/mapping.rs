@@ -21,7 +21,7 @@ use super::envelope::{
     dlq_headers, DeadLetterReason, Generated, HeaderList, MessageMeta, SourcePosition, TraceParent,
 };
 use super::topics::Topics;
-use crate::domain::{Command, OrderId, Product, Sku};
+use crate::domain::{Command, OrderId, Product, Sku, ValueError};
 use crate::service_layer::messages::{Envelope, Inbound, InboundMetadata, Metadata};
 use crate::service_layer::outcome::Outcome;
 use crate::service_layer::views::ViewUpdate;
@@ -61,6 +61,15 @@ pub struct DecodedInbound {
     pub schema_id: u32,
     /// Envelope fields that were generated (missing or invalid headers).
     pub generated: Generated,
+}
+
+/// A command that is well-formed on the wire but breaks a value rule: answered with
+/// `CommandRejected` (correlated to the command), not dead-lettered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidCommand {
+    pub meta: MessageMeta,
+    pub sku: Sku,
+    pub error: ValueError,
 }
 
 /// A record to produce.
@@ -170,6 +179,26 @@ impl Codec {
             schema_id: decoded.schema_id,
             generated,
         })
+    }
+
+    /// When `record` is a command with a valid sku that breaks a value rule (what
+    /// [`Codec::decode_inbound`] reports as `DecodeError::InvalidValue`): the command's envelope,
+    /// its sku and the rule broken. `None` when the record is anything else.
+    pub async fn invalid_command(
+        &self,
+        record: &InboundRecord<'_>,
+        now: DateTime<Utc>,
+    ) -> Option<InvalidCommand> {
+        let decoded = self.decode(record.payload).await.ok()?;
+        let (sku, error) = convert::command_value_error(&decoded.message)?;
+        let (meta, _) = MessageMeta::from_inbound(
+            record.headers,
+            record.position(),
+            decoded.message.record_type().full_name(),
+            record.timestamp_ms,
+            now,
+        );
+        Some(InvalidCommand { meta, sku, error })
     }
 
     /// Restores a product from a changelog value; `Ok(None)` for a tombstone.

@@ -40,6 +40,43 @@ fn message_id(
         })
 }
 
+/// For a command that is well-formed on the wire but breaks a value rule (e.g. `qty` 0, an
+/// empty orderid) while its sku is valid: the sku and the first rule broken. Such a command is
+/// answered with `CommandRejected` (DESIGN §2), not dead-lettered. `None` for anything else.
+pub fn command_value_error(message: &WireMessage) -> Option<(Sku, ValueError)> {
+    let first_error =
+        |checks: [Result<(), ValueError>; 2]| checks.into_iter().find_map(Result::err);
+    let (sku, error) = match message {
+        WireMessage::CreateBatch(m) => (
+            &m.sku,
+            first_error([
+                BatchRef::new(&m.reference).map(drop),
+                Quantity::new(m.qty).map(drop),
+            ]),
+        ),
+        WireMessage::Allocate(m) => (
+            &m.sku,
+            first_error([
+                OrderId::new(&m.orderid).map(drop),
+                Quantity::new(m.qty).map(drop),
+            ]),
+        ),
+        WireMessage::ChangeBatchQuantity(m) => (
+            &m.sku,
+            first_error([
+                BatchRef::new(&m.reference).map(drop),
+                Quantity::new(m.qty).map(drop),
+            ]),
+        ),
+        WireMessage::Deallocate(m) => (
+            &m.sku,
+            first_error([OrderId::new(&m.orderid).map(drop), Ok(())]),
+        ),
+        _ => return None,
+    };
+    Some((Sku::new(sku).ok()?, error?))
+}
+
 /// A decoded inbound message as the bus takes it: a command, or an external event (validated
 /// by translating it). Any other record type is not accepted on an input topic.
 pub fn to_inbound(message: WireMessage, topic: &str) -> Result<InboundMessage, DecodeError> {

@@ -23,9 +23,14 @@ use rdkafka::producer::BaseProducer;
 use super::metrics::WorkerMetrics;
 use super::WorkerError;
 use crate::adapters::codec::Codec;
+use crate::adapters::codec::DecodeError;
+use crate::adapters::envelope::MessageMeta;
 use crate::adapters::envelope::{DeadLetterReason, HeaderList};
-use crate::adapters::mapping::{dead_letter, default_partition, InboundRecord, OutboundRecord};
+use crate::adapters::mapping::{
+    dead_letter, default_partition, InboundRecord, InvalidCommand, OutboundRecord,
+};
 use crate::bootstrap::{self, WorkerBus};
+use crate::domain::DomainError;
 use crate::runtime::config::{Guarantee, WorkerSettings};
 use crate::runtime::restore::restore_partition;
 use crate::runtime::transaction::{RetryPolicy, Transactions};
@@ -221,17 +226,23 @@ impl Engine {
         let decoded = match self.rt.block_on(self.codec.decode_inbound(record, now)) {
             Ok(decoded) => decoded,
             Err(e) if e.class().is_retriable() => return Err(Interrupt::Transient(e.to_string())),
-            Err(e) => {
-                tracing::warn!(error = %e, reason = e.reason(), "poison record: dead-lettered");
-                self.metrics.dead_lettered(e.reason());
-                let dlq = dead_letter(
-                    &self.settings.topics,
-                    record,
-                    &DeadLetterReason::from(&e),
-                    now,
-                );
-                return self.send(dlq);
+            Err(e @ DecodeError::InvalidValue { .. })
+                if record.topic == self.settings.topics.commands =>
+            {
+                if let Some(invalid) = self.rt.block_on(self.codec.invalid_command(record, now)) {
+                    // A well-formed command that breaks a value rule is a business answer:
+                    // `CommandRejected`, correlated to the command (DESIGN §2).
+                    let InvalidCommand { meta, sku, error } = invalid;
+                    let outcome = self.external.reject(
+                        &meta.to_inbound_metadata(),
+                        sku,
+                        DomainError::InvalidValue(error),
+                    );
+                    return self.write_outcome(record, &outcome, &meta);
+                }
+                return self.dead_letter_poison(record, &e, now);
             }
+            Err(e) => return self.dead_letter_poison(record, &e, now),
         };
         span.record(
             "correlation_id",
@@ -281,16 +292,38 @@ impl Engine {
                 return self.send(dead_letter(&self.settings.topics, record, &why, now));
             }
         };
-        self.metrics.processed(
-            decoded.record_type.full_name(),
-            outcome.rejection().is_some(),
-        );
+        self.write_outcome(record, &outcome, &decoded.meta)
+    }
+
+    /// Dead-letters a record whose decoding failed deterministically.
+    fn dead_letter_poison(
+        &mut self,
+        record: &InboundRecord<'_>,
+        error: &DecodeError,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), Interrupt> {
+        tracing::warn!(%error, reason = error.reason(), "poison record: dead-lettered");
+        self.metrics.dead_lettered(error.reason());
+        let why = DeadLetterReason::from(error);
+        self.send(dead_letter(&self.settings.topics, record, &why, now))
+    }
+
+    /// Encodes one outcome and routes its records: compacted ones (changelog, view) into the
+    /// batch's latest-per-key buffer, the others straight to the producer.
+    fn write_outcome(
+        &mut self,
+        record: &InboundRecord<'_>,
+        outcome: &crate::service_layer::Outcome,
+        meta: &MessageMeta,
+    ) -> Result<(), Interrupt> {
+        self.metrics
+            .processed(&meta.message_type, outcome.rejection().is_some());
         let records = self
             .rt
             .block_on(self.codec.encode_outcome(
                 &self.settings.topics,
-                &outcome,
-                &decoded.meta.traceparent,
+                outcome,
+                &meta.traceparent,
                 self.view_partitions,
             ))
             .map_err(|e| Interrupt::Transient(e.to_string()))?;
