@@ -12,3 +12,4 @@ mod http;
 mod kafka_transactions;
 mod schema_registry;
 mod topics;
+mod worker;

@@ -8,6 +8,7 @@
 
 pub mod containers;
 pub mod kafka;
+pub mod worker;
 
 use std::time::Duration;
 
