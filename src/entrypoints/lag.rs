@@ -1,7 +1,9 @@
 //! Consumer lag of the worker group, measured from outside the processing loop: a dedicated
 //! thread with its own client periodically reads the group's committed offsets and each input
-//! partition's high watermark, and publishes `high watermark − committed offset` per
-//! partition.
+//! partition's end as a read_committed consumer sees it (the last stable offset, like the Java
+//! consumer's `records-lag`: records of open transactions cannot be consumed yet), and
+//! publishes `end − committed offset` per partition. A partition whose last record is a
+//! transaction marker reports 1 until the next record arrives (markers take an offset).
 //!
 //! Invariants: every call here blocks, so it runs only on its own thread (never on an async
 //! executor thread, never on the processing thread); it joins no group (an offset fetch needs
