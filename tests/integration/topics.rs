@@ -66,3 +66,43 @@ async fn refuses_a_changelog_that_is_not_compacted() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn run_refuses_a_changelog_that_is_not_copartitioned() {
+    let prefix = format!("{}.", unique("t"));
+    let topics = Topics::with_prefix(&prefix);
+    create_topic(&topics.changelog, 3, &[("cleanup.policy", "compact")]).await;
+    for spec in plan(&topics, 2)
+        .iter()
+        .filter(|s| s.name != topics.changelog)
+    {
+        create_topic(&spec.name, spec.partitions, &[]).await;
+    }
+    let infra = crate::harness::infra().await;
+    let bootstrap = infra.bootstrap.clone();
+    let registry = infra.registry_url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_allocation-worker"))
+            .args([
+                "run",
+                "--bootstrap-servers",
+                &bootstrap,
+                "--schema-registry-url",
+                &registry,
+            ])
+            .args([
+                "--topic-prefix",
+                &prefix,
+                "--transactional-id",
+                "copartition-check",
+            ])
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .output()
+            .expect("run the worker binary")
+    })
+    .await
+    .expect("worker task");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("co-partitioned"), "{stderr}");
+}

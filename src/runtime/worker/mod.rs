@@ -50,6 +50,11 @@ pub enum WorkerError {
     Rewind(#[source] KafkaError),
     #[error("topic {0} not found (run `allocation-worker topics`)")]
     MissingTopic(String),
+    #[error(
+        "the changelog has {changelog} partitions but the command topic has {commands}: they \
+         must be co-partitioned (see `allocation-worker topics --verify-only`)"
+    )]
+    NotCoPartitioned { commands: i32, changelog: i32 },
 }
 
 /// Runs the worker until `shutdown` becomes true (then drains and returns `Ok`) or a fatal
@@ -64,6 +69,15 @@ pub fn run(
     let settings = Arc::new(settings);
     let command_partitions = partition_count(&settings, &settings.topics.commands)?;
     let view_partitions = partition_count(&settings, &settings.topics.view)?;
+    let changelog_partitions = partition_count(&settings, &settings.topics.changelog)?;
+    if changelog_partitions != command_partitions {
+        // State of command partition p lives in changelog partition p: refuse to run rather
+        // than restore the wrong aggregates.
+        return Err(WorkerError::NotCoPartitioned {
+            commands: command_partitions,
+            changelog: changelog_partitions,
+        });
+    }
     let engine = Arc::new(Mutex::new(Engine::new(
         Arc::clone(&settings),
         codec,

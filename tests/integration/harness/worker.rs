@@ -78,6 +78,8 @@ pub struct WorkerSpec {
     pub transaction_timeout_ms: Option<u64>,
     /// Further command-line arguments.
     pub extra_args: Vec<String>,
+    /// `exactly-once` (default) or `at-least-once`.
+    pub guarantee: &'static str,
 }
 
 impl WorkerSpec {
@@ -94,7 +96,14 @@ impl WorkerSpec {
             shutdown_timeout_ms: None,
             transaction_timeout_ms: None,
             extra_args: Vec::new(),
+            guarantee: "exactly-once",
         }
+    }
+
+    /// The at-least-once mode (no transactions; offsets committed after acknowledgements).
+    pub fn at_least_once(mut self) -> Self {
+        self.guarantee = "at-least-once";
+        self
     }
 
     /// Static membership with the transactional id as instance id (a StatefulSet pod name).
@@ -133,7 +142,7 @@ impl WorkerSpec {
             "--transactional-id".into(),
             self.transactional_id.clone(),
             "--guarantee".into(),
-            "exactly-once".into(),
+            self.guarantee.into(),
         ];
         let mut opt = |flag: &str, value: Option<String>| {
             if let Some(v) = value {

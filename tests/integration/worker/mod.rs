@@ -24,6 +24,7 @@ mod replay;
 mod support;
 mod workload;
 
+mod at_least_once;
 mod crash;
 mod duplicates;
 mod poison;
