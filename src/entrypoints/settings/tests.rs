@@ -1,3 +1,6 @@
+//! Tests of the layered configuration: defaults, config file, environment and flags, and the
+//! one-line errors (exit code 2) for invalid settings.
+
 use super::*;
 
 fn args() -> ConnectionArgs {
