@@ -275,22 +275,11 @@ impl Codec {
                     .await?,
             );
         }
-        for Envelope { metadata, payload } in &outcome.view_updates {
-            let (orderid, sku) = match payload {
-                ViewUpdate::Upsert { orderid, sku, .. } | ViewUpdate::Delete { orderid, sku } => {
-                    (orderid, sku)
-                }
-            };
-            let message = convert::from_view_update(payload);
-            let meta = MessageMeta::from_metadata(metadata, RecordType::AllocationRow, trace);
-            let mut record = self
-                .outbound(&topics.view, view_key(orderid, sku), message.as_ref(), meta)
-                .await?;
-            record.partition = Some(default_partition(
-                orderid.as_str().as_bytes(),
-                view_partitions,
-            ));
-            out.push(record);
+        for update in &outcome.view_updates {
+            out.push(
+                self.encode_view_update(topics, update, trace, view_partitions)
+                    .await?,
+            );
         }
         for Envelope { metadata, payload } in &outcome.derived_commands {
             let message = convert::from_command(payload);
@@ -302,15 +291,53 @@ impl Codec {
             );
         }
         for Envelope { metadata, payload } in &outcome.snapshots {
-            let message = convert::from_product(payload)?;
-            let meta = MessageMeta::from_metadata(metadata, RecordType::ProductSnapshot, trace);
-            let key = payload.sku().as_str().as_bytes().to_vec();
             out.push(
-                self.outbound(&topics.changelog, key, Some(&message), meta)
+                self.encode_snapshot(topics, payload, metadata, trace)
                     .await?,
             );
         }
         Ok(out)
+    }
+
+    /// One view row change (a tombstone for `Delete`), keyed `[orderid, sku]` and placed on the
+    /// partition of its orderid among `view_partitions`.
+    pub async fn encode_view_update(
+        &self,
+        topics: &Topics,
+        update: &Envelope<ViewUpdate>,
+        trace: &TraceParent,
+        view_partitions: i32,
+    ) -> Result<OutboundRecord, EncodeError> {
+        let (orderid, sku) = match &update.payload {
+            ViewUpdate::Upsert { orderid, sku, .. } | ViewUpdate::Delete { orderid, sku } => {
+                (orderid, sku)
+            }
+        };
+        let message = convert::from_view_update(&update.payload);
+        let meta = MessageMeta::from_metadata(&update.metadata, RecordType::AllocationRow, trace);
+        let mut record = self
+            .outbound(&topics.view, view_key(orderid, sku), message.as_ref(), meta)
+            .await?;
+        record.partition = Some(default_partition(
+            orderid.as_str().as_bytes(),
+            view_partitions,
+        ));
+        Ok(record)
+    }
+
+    /// The changelog record of `product` (key: its sku) with the envelope `metadata`.
+    pub async fn encode_snapshot(
+        &self,
+        topics: &Topics,
+        product: &Product,
+        metadata: &Metadata,
+        trace: &TraceParent,
+    ) -> Result<OutboundRecord, EncodeError> {
+        let message = convert::from_product(product)?;
+        let meta = MessageMeta::from_metadata(metadata, RecordType::ProductSnapshot, trace);
+        let key = product.sku().as_str().as_bytes().to_vec();
+        self.outbound(&topics.changelog, key, Some(&message), meta)
+            .await
     }
 }
 

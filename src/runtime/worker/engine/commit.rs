@@ -13,6 +13,7 @@ use super::{Batch, Engine, Interrupt};
 use crate::adapters::mapping::OutboundRecord;
 use crate::runtime::transaction::{with_retries, Transactions, TxnError};
 use crate::runtime::worker::WorkerError;
+use crate::service_layer::StateStore;
 
 impl Engine {
     /// Enqueues one record on the producer, waiting while its queue is full.
@@ -44,6 +45,45 @@ impl Engine {
         }
     }
 
+    /// Encodes and sends the batch's latest snapshot per aggregate (read from the partition's
+    /// store, on the partition of the commands that changed it) and latest change per view row.
+    fn send_compacted(&mut self) -> Result<(), Interrupt> {
+        let topics = &self.settings.topics;
+        let transient =
+            |e: crate::adapters::codec::EncodeError| Interrupt::Transient(e.to_string());
+        for ((partition, sku), (metadata, trace)) in std::mem::take(&mut self.batch.snapshots) {
+            let Some(product) = self
+                .states
+                .get(&partition)
+                .and_then(|bus| bus.store().product(&sku))
+            else {
+                continue;
+            };
+            let mut record = self
+                .rt
+                .block_on(
+                    self.codec
+                        .encode_snapshot(topics, product, &metadata, &trace),
+                )
+                .map_err(transient)?;
+            record.partition = Some(partition);
+            self.send(record)?;
+        }
+        for (update, trace) in std::mem::take(&mut self.batch.views).into_values() {
+            let record = self
+                .rt
+                .block_on(self.codec.encode_view_update(
+                    topics,
+                    &update,
+                    &trace,
+                    self.view_partitions,
+                ))
+                .map_err(transient)?;
+            self.send(record)?;
+        }
+        Ok(())
+    }
+
     /// Commits the open batch: compacted records, offsets and the transaction.
     pub(crate) fn commit<C: ConsumerContext>(
         &mut self,
@@ -53,11 +93,8 @@ impl Engine {
             return Ok(());
         }
         let started = Instant::now();
-        let compacted: Vec<OutboundRecord> = self.batch.compacted.drain().map(|(_, r)| r).collect();
-        for record in compacted {
-            if let Err(interrupt) = self.send(record) {
-                return self.fail_batch(consumer, interrupt);
-            }
+        if let Err(interrupt) = self.send_compacted() {
+            return self.fail_batch(consumer, interrupt);
         }
         let offsets = self.offsets();
         let result = if self.exactly_once() {

@@ -25,16 +25,16 @@ use super::WorkerError;
 use crate::adapters::codec::Codec;
 use crate::adapters::codec::DecodeError;
 use crate::adapters::envelope::MessageMeta;
+use crate::adapters::envelope::TraceParent;
 use crate::adapters::envelope::{DeadLetterReason, HeaderList};
-use crate::adapters::mapping::{
-    dead_letter, default_partition, InboundRecord, InvalidCommand, OutboundRecord,
-};
+use crate::adapters::mapping::{dead_letter, default_partition, InboundRecord, InvalidCommand};
 use crate::bootstrap::{self, WorkerBus};
-use crate::domain::DomainError;
+use crate::domain::{DomainError, OrderId, Sku};
 use crate::runtime::config::{Guarantee, WorkerSettings};
 use crate::runtime::restore::restore_partition;
 use crate::runtime::transaction::{RetryPolicy, Transactions};
 use crate::service_layer::InboundMessage;
+use crate::service_layer::{Envelope, Metadata, Outcome, ViewUpdate};
 
 mod commit;
 
@@ -47,8 +47,11 @@ struct Batch {
     next: BTreeMap<(String, i32), i64>,
     /// First offset of the batch per input partition: where to rewind on abort.
     first: BTreeMap<(String, i32), i64>,
-    /// Latest changelog record per (partition, key), latest view row per key.
-    compacted: HashMap<(String, Vec<u8>), OutboundRecord>,
+    /// Aggregates changed in the batch, by (command partition, sku), with the envelope of their
+    /// latest snapshot: the snapshot itself is encoded once, from the store, at commit.
+    snapshots: HashMap<(i32, Sku), (Metadata, TraceParent)>,
+    /// Latest change per view row (orderid, sku).
+    views: HashMap<(OrderId, Sku), (Envelope<ViewUpdate>, TraceParent)>,
     /// Command partitions whose state changed in this batch.
     touched: Vec<i32>,
 }
@@ -238,7 +241,7 @@ impl Engine {
                         sku,
                         DomainError::InvalidValue(error),
                     );
-                    return self.write_outcome(record, &outcome, &meta);
+                    return self.write_outcome(record, outcome, &meta);
                 }
                 return self.dead_letter_poison(record, &e, now);
             }
@@ -292,7 +295,7 @@ impl Engine {
                 return self.send(dead_letter(&self.settings.topics, record, &why, now));
             }
         };
-        self.write_outcome(record, &outcome, &decoded.meta)
+        self.write_outcome(record, outcome, &decoded.meta)
     }
 
     /// Dead-letters a record whose decoding failed deterministically.
@@ -308,38 +311,41 @@ impl Engine {
         self.send(dead_letter(&self.settings.topics, record, &why, now))
     }
 
-    /// Encodes one outcome and routes its records: compacted ones (changelog, view) into the
-    /// batch's latest-per-key buffer, the others straight to the producer.
+    /// Encodes and sends one outcome's events and derived commands; its snapshots and view
+    /// rows go to the batch's latest-per-key buffers (compacted topics: only the last value
+    /// of a batch is written, encoded at commit).
     fn write_outcome(
         &mut self,
         record: &InboundRecord<'_>,
-        outcome: &crate::service_layer::Outcome,
+        mut outcome: Outcome,
         meta: &MessageMeta,
     ) -> Result<(), Interrupt> {
         self.metrics
             .processed(&meta.message_type, outcome.rejection().is_some());
+        let trace = meta.traceparent;
+        // Dropping the snapshot handles now keeps the store's aggregates unshared, so the
+        // next change to them needs no copy.
+        for snapshot in std::mem::take(&mut outcome.snapshots) {
+            let key = (record.partition, snapshot.payload.sku().clone());
+            self.batch.snapshots.insert(key, (snapshot.metadata, trace));
+        }
+        for update in std::mem::take(&mut outcome.view_updates) {
+            let (ViewUpdate::Upsert { orderid, sku, .. } | ViewUpdate::Delete { orderid, sku }) =
+                &update.payload;
+            let key = (orderid.clone(), sku.clone());
+            self.batch.views.insert(key, (update, trace));
+        }
         let records = self
             .rt
             .block_on(self.codec.encode_outcome(
                 &self.settings.topics,
-                outcome,
-                &meta.traceparent,
+                &outcome,
+                &trace,
                 self.view_partitions,
             ))
             .map_err(|e| Interrupt::Transient(e.to_string()))?;
-        for mut out in records {
-            if out.topic == self.settings.topics.changelog {
-                out.partition = Some(record.partition);
-                self.batch
-                    .compacted
-                    .insert((out.topic.clone(), out.key.clone()), out);
-            } else if out.topic == self.settings.topics.view {
-                self.batch
-                    .compacted
-                    .insert((out.topic.clone(), out.key.clone()), out);
-            } else {
-                self.send(out)?;
-            }
+        for out in records {
+            self.send(out)?;
         }
         Ok(())
     }
