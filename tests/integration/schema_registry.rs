@@ -9,7 +9,7 @@ use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 
-use crate::harness::{infra, unique};
+use crate::harness::{infra, set_backward, unique};
 
 const RECORD: &str = "allocation.test.Probe";
 
@@ -24,21 +24,6 @@ fn schema(fields: &str) -> SuppliedSchema {
 }
 
 const V1_FIELDS: &str = r#"{"name":"id","type":"string"},{"name":"qty","type":"int"}"#;
-
-async fn set_backward(registry: &str, subject: &str) {
-    let response = reqwest::Client::new()
-        .put(format!("{registry}/config/{subject}"))
-        .header("Content-Type", "application/vnd.schemaregistry.v1+json")
-        .body(r#"{"compatibility":"BACKWARD"}"#)
-        .send()
-        .await
-        .expect("PUT /config");
-    assert!(
-        response.status().is_success(),
-        "setting BACKWARD compatibility failed: {}",
-        response.status()
-    );
-}
 
 #[tokio::test]
 async fn avro_round_trips_and_incompatible_schema_is_refused() {

@@ -21,7 +21,7 @@ use apache_avro::Schema;
 use schema_registry_converter::async_impl::schema_registry::{post_schema, SrSettings};
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
-use crate::harness::{infra, unique};
+use crate::harness::{infra, set_backward, unique};
 
 mod evolution;
 mod outage;
@@ -48,17 +48,6 @@ async fn codec(registration: Registration) -> Codec {
 
 fn topics() -> Topics {
     Topics::with_prefix(&format!("{}.", unique("ct")))
-}
-
-async fn set_backward(registry: &str, subject: &str) {
-    let response = reqwest::Client::new()
-        .put(format!("{registry}/config/{subject}"))
-        .header("Content-Type", "application/vnd.schemaregistry.v1+json")
-        .body(r#"{"compatibility":"BACKWARD"}"#)
-        .send()
-        .await
-        .expect("PUT /config");
-    assert!(response.status().is_success(), "{}", response.status());
 }
 
 fn supplied(name: &str, text: &str) -> SuppliedSchema {

@@ -67,3 +67,19 @@ pub async fn infra() -> &'static Infra {
         })
         .await
 }
+
+/// Sets a subject's compatibility level to BACKWARD (Apicurio has no rule by default).
+pub async fn set_backward(registry: &str, subject: &str) {
+    let response = reqwest::Client::new()
+        .put(format!("{registry}/config/{subject}"))
+        .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+        .body(r#"{"compatibility":"BACKWARD"}"#)
+        .send()
+        .await
+        .expect("PUT /config");
+    assert!(
+        response.status().is_success(),
+        "setting BACKWARD compatibility of {subject} failed: {}",
+        response.status()
+    );
+}
