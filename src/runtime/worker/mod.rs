@@ -23,7 +23,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 
 use self::context::WorkerContext;
-use self::engine::{Engine, Interrupt};
+use self::engine::Engine;
 pub use self::metrics::WorkerMetrics;
 use super::config::WorkerSettings;
 use super::errors::{classify, ErrorClass};
@@ -67,9 +67,10 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), WorkerError> {
     let settings = Arc::new(settings);
-    let command_partitions = partition_count(&settings, &settings.topics.commands)?;
-    let view_partitions = partition_count(&settings, &settings.topics.view)?;
-    let changelog_partitions = partition_count(&settings, &settings.topics.changelog)?;
+    let counts = PartitionCounts::fetch(&settings)?;
+    let command_partitions = counts.of(&settings.topics.commands)?;
+    let view_partitions = counts.of(&settings.topics.view)?;
+    let changelog_partitions = counts.of(&settings.topics.changelog)?;
     if changelog_partitions != command_partitions {
         // State of command partition p lives in changelog partition p: refuse to run rather
         // than restore the wrong aggregates.
@@ -175,25 +176,31 @@ fn lock(engine: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn partition_count(settings: &WorkerSettings, topic: &str) -> Result<i32, WorkerError> {
-    let consumer: BaseConsumer = settings
-        .client_base()
-        .set("group.id", &settings.group_id)
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
-    metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-        .map(|t| t.partitions().len() as i32)
-        .ok_or_else(|| WorkerError::MissingTopic(topic.to_owned()))
-}
+/// Partition counts of every topic, from one metadata request.
+struct PartitionCounts(Vec<(String, i32)>);
 
-impl From<Interrupt> for WorkerError {
-    fn from(i: Interrupt) -> Self {
-        match i {
-            Interrupt::Fatal(e) => e,
-            Interrupt::Transient(reason) => WorkerError::Kafka(KafkaError::Subscription(reason)),
-        }
+impl PartitionCounts {
+    fn fetch(settings: &WorkerSettings) -> Result<Self, WorkerError> {
+        let consumer: BaseConsumer = settings
+            .client_base()
+            .set("group.id", &settings.group_id)
+            .create()?;
+        let metadata = consumer.fetch_metadata(None, Duration::from_secs(30))?;
+        Ok(PartitionCounts(
+            metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+                .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+                .collect(),
+        ))
+    }
+
+    fn of(&self, topic: &str) -> Result<i32, WorkerError> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == topic)
+            .map(|(_, count)| *count)
+            .ok_or_else(|| WorkerError::MissingTopic(topic.to_owned()))
     }
 }

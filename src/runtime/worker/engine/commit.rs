@@ -184,12 +184,9 @@ impl Engine {
         }
         self.external.abort_batch();
         let batch = std::mem::take(&mut self.batch);
+        let assignment = consumer.assignment().unwrap_or_default();
         for ((topic, partition), first) in batch.first {
-            let owned = consumer
-                .assignment()
-                .map(|a| a.find_partition(&topic, partition).is_some())
-                .unwrap_or(false);
-            if owned {
+            if assignment.find_partition(&topic, partition).is_some() {
                 consumer
                     .seek(
                         &topic,
