@@ -42,6 +42,9 @@ enum Command {
     Topics(Box<entrypoints::topics::TopicsArgs>),
     /// Print the AsyncAPI 3 contract (topics, keys, message types, Avro schemas, headers) as JSON.
     Contract(entrypoints::contract::ContractArgs),
+    /// Outbound webhooks: `run` delivers committed events to the configured subscriptions
+    /// (signed, retried, in order); `replay` resumes a parked subscriber.
+    Webhooks(Box<entrypoints::webhooks::WebhooksArgs>),
 }
 
 /// Reports a command-line error on one line (exit 2), or prints help / version (exit 0).
@@ -93,6 +96,10 @@ fn main() -> ExitCode {
             Err(e) => (e.exit_code(), e.to_string()),
         },
         Command::Contract(args) => match entrypoints::contract::run(&args, out) {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(e) => (e.exit_code(), e.to_string()),
+        },
+        Command::Webhooks(args) => match entrypoints::webhooks::run(&args, out) {
             Ok(()) => return ExitCode::SUCCESS,
             Err(e) => (e.exit_code(), e.to_string()),
         },

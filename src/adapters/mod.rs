@@ -5,6 +5,7 @@
 //! - [`codec`]: Confluent wire format + Avro + schema registry (encode / decode, typed errors);
 //! - [`envelope`]: the record headers (`message-id`, `correlation-id`, ..., `dlq-*`);
 //! - [`topics`]: topic names, keys and which record types travel where;
+//! - [`webhooks`]: Standard Webhooks signatures, the outbound event form, inbound translation;
 //! - [`mapping`]: the runtime-facing API: an inbound Kafka record → a bus [`Inbound`], a bus
 //!   [`Outcome`] → the records to produce, a poison record → its DLQ record.
 //!
@@ -20,3 +21,4 @@ pub mod contracts;
 pub mod envelope;
 pub mod mapping;
 pub mod topics;
+pub mod webhooks;

@@ -6,6 +6,7 @@
 //! - [`run`]: `allocation-worker run` — the exactly-once worker (plus health and metrics).
 //! - [`serve`]: `allocation-worker serve` — HTTP command intake, queries, health, metrics.
 //! - [`topics`]: `allocation-worker topics` — create or verify the topics and their configs.
+//! - [`webhooks`]: `allocation-worker webhooks run|replay` — outbound webhooks.
 //! - [`settings`]: layered configuration (defaults → file → environment → flags), secrets.
 //! - [`http`]: the HTTP server pieces shared by `run` and `serve`; [`lag`]: consumer lag.
 //!
@@ -19,3 +20,4 @@ pub mod run;
 pub mod serve;
 pub mod settings;
 pub mod topics;
+pub mod webhooks;

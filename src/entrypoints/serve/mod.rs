@@ -2,6 +2,7 @@
 //! over the materialised `allocation.view` topic, health, readiness and metrics.
 //!
 //! - [`api`]: `POST /commands/{kind}`, `GET /allocations/{orderid}`;
+//! - [`inbound`]: `POST /webhooks/{source}` (signed webhooks of other organisations);
 //! - [`materialise`]: the thread that folds the view topic into [`view::View`];
 //! - [`view`]: the in-memory read model.
 //!
@@ -10,6 +11,7 @@
 //! refused the schemas, HTTP address taken); 2 on invalid configuration.
 
 pub mod api;
+pub mod inbound;
 pub mod materialise;
 pub mod view;
 
@@ -156,6 +158,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         }
         .into());
     }
+    let webhooks = file.webhooks.clone().unwrap_or_default().resolve()?;
     let fatal = |what: &str| {
         let what = what.to_owned();
         move |e: String| ServeError::Fatal(format!("{what}: {e}"))
@@ -196,9 +199,18 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     .map_err(|e| fatal("cannot start the view thread")(e.to_string()))?;
 
     let metrics = Arc::new(ServeMetrics::default());
+    let inbound = Arc::new(inbound::Inbound {
+        producer: producer.clone(),
+        codec: Arc::clone(&codec),
+        topics: connection.topics.clone(),
+        sources: webhooks.sources,
+        tolerance_secs: webhooks.tolerance_secs,
+        metrics: inbound::InboundMetrics::default(),
+    });
     let probes = {
         let (ready_view, metrics_view, metrics) =
             (Arc::clone(&view), Arc::clone(&view), Arc::clone(&metrics));
+        let inbound = Arc::clone(&inbound);
         Probes {
             ready: Arc::new(move || {
                 let caught_up = ready_view.caught_up.load(Ordering::Relaxed);
@@ -207,6 +219,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
             metrics: Arc::new(move || {
                 let mut out = Exposition::new();
                 metrics.render(&mut out, &metrics_view);
+                inbound.metrics.render(&mut out);
                 out.finish()
             }),
         }
@@ -218,12 +231,18 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         view,
         metrics,
     });
-    let router = http::probes_router(probes).merge(
-        axum::Router::new()
-            .route("/commands/{kind}", post(api::post_command))
-            .route("/allocations/{orderid}", get(api::get_allocations))
-            .with_state(api),
-    );
+    let router = http::probes_router(probes)
+        .merge(
+            axum::Router::new()
+                .route("/commands/{kind}", post(api::post_command))
+                .route("/allocations/{orderid}", get(api::get_allocations))
+                .with_state(api),
+        )
+        .merge(
+            axum::Router::new()
+                .route("/webhooks/{source}", post(inbound::receive))
+                .with_state(inbound),
+        );
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     rt.block_on(async move {
         let server = tokio::spawn(http::serve(listener, router, http_stopped));

@@ -6,6 +6,7 @@
 //!   from the moment they are parsed until they are handed to a client configuration.
 //! - [`ConfigFile`]: the optional TOML file (`--config FILE` / `ALLOCATION_WORKER_CONFIG`);
 //!   unknown keys are refused, so a typo is an error and not a silently ignored setting.
+//! - [`webhooks`]: the `[webhooks]` table (subscriptions, sources, delivery policy).
 //! - [`ConnectionArgs`]: the flags every Kafka-speaking verb takes (where Kafka and the
 //!   registry are, credentials, librdkafka pass-through, topic prefix), resolved into a
 //!   [`Connection`].
@@ -17,6 +18,7 @@
 mod file;
 #[cfg(test)]
 mod tests;
+pub mod webhooks;
 
 use std::fmt;
 use std::path::PathBuf;
