@@ -12,4 +12,5 @@ mod http;
 mod kafka_transactions;
 mod schema_registry;
 mod topics;
+mod webhooks;
 mod worker;

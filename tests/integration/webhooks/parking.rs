@@ -1,0 +1,153 @@
+//! A subscriber that keeps failing is parked (position kept in Kafka, gauge, log line) and
+//! `webhooks replay` resumes it from the parked position in the running process.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use allocation_worker::runtime::config::Topics;
+
+use super::{
+    allocated, codec, config_file, produce, receiver, sequences, start_hooks, wait_distinct, SECRET,
+};
+use crate::harness::{infra, transactional_producer, unique, WAIT};
+use crate::http::support::{fresh_topics, sample};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_that_keeps_failing_is_parked_and_replay_resumes_it_from_there() {
+    let prefix = fresh_topics("hooks-park", 2).await;
+    let topics = Topics::with_prefix(&prefix);
+    let codec = codec().await;
+    codec.prepare(&topics).await.expect("schemas");
+    let flaky = receiver::start(SECRET, 0).await;
+    flaky
+        .state
+        .fail_all
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let config = config_file(
+        "hooks-park",
+        &format!(
+            r#"topic_prefix = "{prefix}"
+            [webhooks]
+            max_attempts = 3
+            backoff_initial_ms = 10
+            backoff_max_ms = 50
+            [[webhooks.subscriptions]]
+            name = "flaky"
+            url = "{}"
+            secret = "{SECRET}"
+            "#,
+            flaky.url
+        ),
+    );
+    let producer = Arc::new(transactional_producer(&unique("hooks-park-producer")).await);
+    let events: Vec<_> = (1..=5)
+        .flat_map(|seq| [("LAMP", seq), ("CHAIR", seq)])
+        .map(|(sku, seq)| (sku.to_owned(), allocated(sku, seq)))
+        .collect();
+    produce(&producer, &codec, &topics, events, true).await;
+
+    let group = unique("hooks-park-group");
+    let mut hooks = start_hooks("webhooks-park", &config, &group).await;
+    let metrics_url = format!("{}/metrics", hooks.base_url().await);
+    let parked = r#"allocation_worker_webhook_parked{subscriber="flaky"}"#;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if sample(&metrics, parked) == Some(1.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never parked:\n{}", hooks.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        flaky.state.failed.load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
+    assert!(hooks.log().contains("subscriber parked"), "{}", hooks.log());
+    // The receiver recovers, but a parked subscriber stays parked until replayed.
+    flaky
+        .state
+        .fail_all
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(flaky.state.deliveries().is_empty());
+
+    let infra = infra().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_allocation-worker"))
+        .args([
+            "webhooks",
+            "replay",
+            "--subscriber",
+            "flaky",
+            "--group-id",
+            &group,
+        ])
+        .arg("--config")
+        .arg(&config)
+        .env("KAFKA_BOOTSTRAP_SERVERS", &infra.bootstrap)
+        .env("SCHEMA_REGISTRY_URL", &infra.registry_url)
+        .output()
+        .expect("replay");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "replay failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.trim()).expect("replay prints JSON");
+    assert_eq!(report["was_parked"], true, "{report}");
+    assert_eq!(report["parked"]["attempts"], 3, "{report}");
+    assert_eq!(report["parked"]["offset"], 0, "{report}");
+
+    // The running process resumes from the parked position: everything, in order, no gap.
+    wait_distinct("flaky after replay", || flaky.state.deliveries(), 10).await;
+    let expected: BTreeMap<String, Vec<i64>> = ["CHAIR", "LAMP"]
+        .iter()
+        .map(|s| ((*s).to_owned(), (1..=5).collect()))
+        .collect();
+    assert_eq!(
+        sequences(&flaky.state.deliveries(), |d| &d.body["data"]),
+        expected
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if sample(&metrics, parked) == Some(0.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still parked:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Replaying a subscriber that is not parked changes nothing and says so.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_allocation-worker"))
+        .args([
+            "webhooks",
+            "replay",
+            "--subscriber",
+            "flaky",
+            "--group-id",
+            &group,
+        ])
+        .arg("--config")
+        .arg(&config)
+        .env("KAFKA_BOOTSTRAP_SERVERS", &infra.bootstrap)
+        .env("SCHEMA_REGISTRY_URL", &infra.registry_url)
+        .output()
+        .expect("replay");
+    assert!(output.status.success());
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("replay prints JSON");
+    assert_eq!(report["was_parked"], false, "{report}");
+    hooks.terminate(Duration::from_secs(30)).await;
+}
