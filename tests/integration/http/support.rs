@@ -107,6 +107,12 @@ impl Service {
         }
     }
 
+    /// SIGKILL: no shutdown at all (a crash).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then wait up to `timeout` for the exit status.
     pub async fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let _ = Command::new("kill")

@@ -4,6 +4,7 @@
 //! CloudEvents form), parking and `webhooks replay`, and inbound `POST /webhooks/{source}`
 //! processed by the real worker exactly once.
 
+mod crash;
 mod inbound;
 mod outbound;
 mod parking;
@@ -142,7 +143,17 @@ pub(crate) fn start_hooks(
     async move {
         Service::start(
             &name,
-            &["webhooks", "run", "--config", &config, "--group-id", &group],
+            &[
+                "webhooks",
+                "run",
+                "--config",
+                &config,
+                "--group-id",
+                &group,
+                // A crashed member's partitions move on after 6 s instead of 45 s.
+                "-X",
+                "session.timeout.ms=6000",
+            ],
             &[],
         )
         .await

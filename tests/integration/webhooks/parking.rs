@@ -151,3 +151,45 @@ async fn a_subscriber_that_keeps_failing_is_parked_and_replay_resumes_it_from_th
     assert_eq!(report["was_parked"], false, "{report}");
     hooks.terminate(Duration::from_secs(30)).await;
 }
+
+#[tokio::test]
+async fn webhook_configuration_mistakes_exit_2_on_one_line_without_the_secret() {
+    let infra = infra().await;
+    let bad_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw%%";
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["webhooks", "run"],
+            format!("[[webhooks.subscriptions]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/\"\nsecret = \"{bad_secret}\"\n"),
+        ),
+        (vec!["webhooks", "run"], String::new()),
+        (
+            vec!["serve"],
+            format!("[[webhooks.sources]]\nname = \"shop\"\nsecret = \"{bad_secret}\"\n"),
+        ),
+        (
+            vec!["webhooks", "replay", "--subscriber", "nope"],
+            format!("[[webhooks.subscriptions]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/\"\nsecret = \"{SECRET}\"\n"),
+        ),
+        (
+            vec!["webhooks", "run"],
+            format!("[[webhooks.subscriptions]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/\"\nsecret = \"{SECRET}\"\nevent_types = [\"Allocate\"]\n"),
+        ),
+    ];
+    for (args, text) in cases {
+        let config = config_file("hooks-config", &text);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_allocation-worker"))
+            .args(&args)
+            .arg("--config")
+            .arg(&config)
+            .env("KAFKA_BOOTSTRAP_SERVERS", &infra.bootstrap)
+            .env("SCHEMA_REGISTRY_URL", &infra.registry_url)
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .output()
+            .expect("binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("invalid configuration"), "{stderr}");
+        assert!(!stderr.contains("MfKQ"), "a secret in the error: {stderr}");
+    }
+}

@@ -3,7 +3,7 @@
 //! secret (401 when wrong), fails on purpose (500) for its first N requests or while told to,
 //! and records every delivery it acknowledged, in arrival order.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use allocation_worker::adapters::webhooks::signature::{
@@ -31,6 +31,8 @@ pub struct ReceiverState {
     pub fail_first: AtomicUsize,
     /// Fail every request while set.
     pub fail_all: AtomicBool,
+    /// Milliseconds every request takes (a slow subscriber).
+    pub delay_ms: AtomicU64,
     pub failed: AtomicUsize,
     pub bad_signatures: AtomicUsize,
     pub deliveries: Mutex<Vec<Delivery>>,
@@ -59,6 +61,10 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let signed = SignedHeaders {
         id: header(WEBHOOK_ID),
@@ -93,6 +99,7 @@ pub async fn start(secret: &str, fail_first: usize) -> Receiver {
         secret: WebhookSecret::parse(secret).expect("test secret"),
         fail_first: AtomicUsize::new(fail_first),
         fail_all: AtomicBool::new(false),
+        delay_ms: AtomicU64::new(0),
         failed: AtomicUsize::new(0),
         bad_signatures: AtomicUsize::new(0),
         deliveries: Mutex::new(Vec::new()),
