@@ -10,8 +10,9 @@ use allocation_worker::runtime::config::Topics;
 use super::{
     allocated, codec, config_file, produce, receiver, sequences, start_hooks, wait_distinct, SECRET,
 };
-use crate::harness::{infra, transactional_producer, unique, WAIT};
-use crate::http::support::{fresh_topics, sample};
+use crate::harness::{infra, read_all, transactional_producer, unique, Isolation, WAIT};
+use crate::http::support::{fresh_topics, sample, Service};
+use std::sync::atomic::Ordering::SeqCst;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_subscriber_that_keeps_failing_is_parked_and_replay_resumes_it_from_there() {
@@ -50,60 +51,24 @@ async fn a_subscriber_that_keeps_failing_is_parked_and_replay_resumes_it_from_th
     let group = unique("hooks-park-group");
     let mut hooks = start_hooks("webhooks-park", &config, &group).await;
     let metrics_url = format!("{}/metrics", hooks.base_url().await);
-    let parked = r#"allocation_worker_webhook_parked{subscriber="flaky"}"#;
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let metrics = reqwest::get(&metrics_url)
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if sample(&metrics, parked) == Some(1.0) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never parked:\n{}", hooks.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        flaky.state.failed.load(std::sync::atomic::Ordering::SeqCst),
-        3
-    );
+    wait_parked(&metrics_url, 1.0, &hooks).await;
+    assert_eq!(flaky.state.failed.load(SeqCst), 3);
     assert!(hooks.log().contains("subscriber parked"), "{}", hooks.log());
-    // The receiver recovers, but a parked subscriber stays parked until replayed.
-    flaky
-        .state
-        .fail_all
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    // The receiver recovers, but a parked subscriber stays parked — across a restart too —
+    // until it is replayed.
+    flaky.state.fail_all.store(false, SeqCst);
+    hooks.terminate(Duration::from_secs(30)).await;
+    let mut hooks = start_hooks("webhooks-park-2", &config, &group).await;
+    let metrics_url = format!("{}/metrics", hooks.base_url().await);
+    wait_parked(&metrics_url, 1.0, &hooks).await;
     assert!(flaky.state.deliveries().is_empty());
+    assert_eq!(flaky.state.failed.load(SeqCst), 3);
 
-    let infra = infra().await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_allocation-worker"))
-        .args([
-            "webhooks",
-            "replay",
-            "--subscriber",
-            "flaky",
-            "--group-id",
-            &group,
-        ])
-        .arg("--config")
-        .arg(&config)
-        .env("KAFKA_BOOTSTRAP_SERVERS", &infra.bootstrap)
-        .env("SCHEMA_REGISTRY_URL", &infra.registry_url)
-        .output()
-        .expect("replay");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "replay failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.trim()).expect("replay prints JSON");
+    let report = replay(&config, &group, &[]).await;
     assert_eq!(report["was_parked"], true, "{report}");
     assert_eq!(report["parked"]["attempts"], 3, "{report}");
     assert_eq!(report["parked"]["offset"], 0, "{report}");
+    let partition = report["parked"]["partition"].as_i64().expect("partition");
 
     // The running process resumes from the parked position: everything, in order, no gap.
     wait_distinct("flaky after replay", || flaky.state.deliveries(), 10).await;
@@ -111,45 +76,94 @@ async fn a_subscriber_that_keeps_failing_is_parked_and_replay_resumes_it_from_th
         .iter()
         .map(|s| ((*s).to_owned(), (1..=5).collect()))
         .collect();
-    assert_eq!(
-        sequences(&flaky.state.deliveries(), |d| &d.body["data"]),
-        expected
-    );
+    let delivered = flaky.state.deliveries();
+    assert_eq!(sequences(&delivered, |d| &d.body["data"]), expected);
+    wait_parked(&metrics_url, 0.0, &hooks).await;
+    // Replaying a subscriber that is not parked changes nothing and says so.
+    let report = replay(&config, &group, &[]).await;
+    assert_eq!(report["was_parked"], false, "{report}");
+
+    // --offset moves the group back (the process must be stopped): that partition's events
+    // come again, with the same webhook ids, in order.
+    hooks.terminate(Duration::from_secs(30)).await;
+    let report = replay(&config, &group, &[&format!("{partition}:0")]).await;
+    assert_eq!(report["resumes_from"][partition.to_string()], 0, "{report}");
+    let on_partition = read_all(&topics.events, Isolation::ReadCommitted)
+        .await
+        .iter()
+        .filter(|r| i64::from(r.partition) == partition)
+        .count();
+    let mut hooks = start_hooks("webhooks-park-3", &config, &group).await;
+    let deadline = Instant::now() + WAIT;
+    while flaky.state.deliveries().len() < delivered.len() + on_partition {
+        assert!(
+            Instant::now() < deadline,
+            "no redelivery after --offset:\n{}",
+            hooks.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = &flaky.state.deliveries()[delivered.len()..];
+    assert_eq!(again.len(), on_partition);
+    let first: std::collections::HashSet<_> = delivered.iter().map(|d| &d.webhook_id).collect();
+    assert!(again.iter().all(|d| first.contains(&d.webhook_id)));
+    for (_, seqs) in sequences(again, |d| &d.body["data"]) {
+        assert_eq!(seqs, (1..=5).collect::<Vec<_>>());
+    }
+    hooks.terminate(Duration::from_secs(30)).await;
+}
+
+/// Waits until the parked gauge of `flaky` shows `value`.
+async fn wait_parked(metrics_url: &str, value: f64, hooks: &Service) {
+    let series = r#"allocation_worker_webhook_parked{subscriber="flaky"}"#;
     let deadline = Instant::now() + WAIT;
     loop {
-        let metrics = reqwest::get(&metrics_url)
+        let metrics = reqwest::get(metrics_url)
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        if sample(&metrics, parked) == Some(0.0) {
-            break;
+        if sample(&metrics, series) == Some(value) {
+            return;
         }
-        assert!(Instant::now() < deadline, "still parked:\n{metrics}");
+        assert!(
+            Instant::now() < deadline,
+            "parked gauge never {value}:\n{metrics}\n{}",
+            hooks.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Replaying a subscriber that is not parked changes nothing and says so.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_allocation-worker"))
+}
+
+/// Runs `webhooks replay --subscriber flaky` (plus `--offset`s); returns its JSON line.
+async fn replay(config: &std::path::Path, group: &str, offsets: &[&str]) -> serde_json::Value {
+    let infra = infra().await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_allocation-worker"));
+    command
         .args([
             "webhooks",
             "replay",
             "--subscriber",
             "flaky",
             "--group-id",
-            &group,
+            group,
         ])
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .env("KAFKA_BOOTSTRAP_SERVERS", &infra.bootstrap)
-        .env("SCHEMA_REGISTRY_URL", &infra.registry_url)
-        .output()
-        .expect("replay");
-    assert!(output.status.success());
-    let report: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("replay prints JSON");
-    assert_eq!(report["was_parked"], false, "{report}");
-    hooks.terminate(Duration::from_secs(30)).await;
+        .env("SCHEMA_REGISTRY_URL", &infra.registry_url);
+    for o in offsets {
+        command.args(["--offset", o]);
+    }
+    let output = command.output().expect("replay");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "replay failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("replay prints one JSON line")
 }
 
 #[tokio::test]
