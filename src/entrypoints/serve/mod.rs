@@ -231,18 +231,17 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         view,
         metrics,
     });
-    let router = http::probes_router(probes)
-        .merge(
-            axum::Router::new()
-                .route("/commands/{kind}", post(api::post_command))
-                .route("/allocations/{orderid}", get(api::get_allocations))
-                .with_state(api),
-        )
-        .merge(
-            axum::Router::new()
-                .route("/webhooks/{source}", post(inbound::receive))
-                .with_state(inbound),
-        );
+    let router = http::probes_router(probes).merge(
+        axum::Router::new()
+            .route("/commands/{kind}", post(api::post_command))
+            .route("/allocations/{orderid}", get(api::get_allocations))
+            .with_state(api),
+    );
+    let router = router.merge(
+        axum::Router::new()
+            .route("/webhooks/{source}", post(inbound::receive))
+            .with_state(inbound),
+    );
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     rt.block_on(async move {
         let server = tokio::spawn(http::serve(listener, router, http_stopped));

@@ -4,8 +4,8 @@
 //!
 //! ```toml
 //! [webhooks]
-//! max_attempts = 8            # deliveries of one event before the subscriber is parked
-//! backoff_initial_ms = 500    # exponential backoff with full jitter…
+//! max_attempts = 8            # HTTP attempts at one event before the subscriber is parked
+//! backoff_initial_ms = 500    # exponential backoff with jitter…
 //! backoff_max_ms = 60000      # …capped here
 //! request_timeout_ms = 10000
 //! tolerance_secs = 300        # inbound: accepted distance of webhook-timestamp from now
