@@ -231,7 +231,7 @@ impl Subscriber {
                     return Attempts::Delivered;
                 }
                 Ok(r) => format!("HTTP {}", r.status().as_u16()),
-                Err(e) => format!("request failed: {e}"),
+                Err(e) => format!("request failed: {}", describe(e)),
             };
             self.metrics.attempt(&name, "failed");
             if attempt >= self.policy.max_attempts {
@@ -307,6 +307,19 @@ fn offsets(topic: &str, next: &BTreeMap<i32, i64>) -> TopicPartitionList {
         let _ = tpl.add_partition_offset(topic, *p, Offset::Offset(*o));
     }
     tpl
+}
+
+/// A request error with its causes, without the URL (it may carry a token).
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A random number for the jitter (from the OS, through a v4 UUID).

@@ -37,6 +37,10 @@ async fn a_subscriber_that_keeps_failing_is_parked_and_replay_resumes_it_from_th
             name = "flaky"
             url = "{}"
             secret = "{SECRET}"
+            [[webhooks.subscriptions]]
+            name = "gone"
+            url = "http://127.0.0.1:9/hook?token=SEKRIT"
+            secret = "{SECRET}"
             "#,
             flaky.url
         ),
@@ -51,16 +55,24 @@ async fn a_subscriber_that_keeps_failing_is_parked_and_replay_resumes_it_from_th
     let group = unique("hooks-park-group");
     let mut hooks = start_hooks("webhooks-park", &config, &group).await;
     let metrics_url = format!("{}/metrics", hooks.base_url().await);
-    wait_parked(&metrics_url, 1.0, &hooks).await;
+    wait_parked(&metrics_url, "flaky", 1.0, &hooks).await;
     assert_eq!(flaky.state.failed.load(SeqCst), 3);
     assert!(hooks.log().contains("subscriber parked"), "{}", hooks.log());
+    // A subscriber nobody answers is parked too; its URL (with a token) is never logged.
+    wait_parked(&metrics_url, "gone", 1.0, &hooks).await;
+    assert!(
+        hooks.log().contains("Connection refused"),
+        "{}",
+        hooks.log()
+    );
+    assert!(!hooks.log().contains("SEKRIT"), "{}", hooks.log());
     // The receiver recovers, but a parked subscriber stays parked — across a restart too —
     // until it is replayed.
     flaky.state.fail_all.store(false, SeqCst);
     hooks.terminate(Duration::from_secs(30)).await;
     let mut hooks = start_hooks("webhooks-park-2", &config, &group).await;
     let metrics_url = format!("{}/metrics", hooks.base_url().await);
-    wait_parked(&metrics_url, 1.0, &hooks).await;
+    wait_parked(&metrics_url, "flaky", 1.0, &hooks).await;
     assert!(flaky.state.deliveries().is_empty());
     assert_eq!(flaky.state.failed.load(SeqCst), 3);
 
@@ -78,7 +90,7 @@ async fn a_subscriber_that_keeps_failing_is_parked_and_replay_resumes_it_from_th
         .collect();
     let delivered = flaky.state.deliveries();
     assert_eq!(sequences(&delivered, |d| &d.body["data"]), expected);
-    wait_parked(&metrics_url, 0.0, &hooks).await;
+    wait_parked(&metrics_url, "flaky", 0.0, &hooks).await;
     // Replaying a subscriber that is not parked changes nothing and says so.
     let report = replay(&config, &group, &[]).await;
     assert_eq!(report["was_parked"], false, "{report}");
@@ -113,9 +125,9 @@ async fn a_subscriber_that_keeps_failing_is_parked_and_replay_resumes_it_from_th
     hooks.terminate(Duration::from_secs(30)).await;
 }
 
-/// Waits until the parked gauge of `flaky` shows `value`.
-async fn wait_parked(metrics_url: &str, value: f64, hooks: &Service) {
-    let series = r#"allocation_worker_webhook_parked{subscriber="flaky"}"#;
+/// Waits until the parked gauge of `subscriber` shows `value`.
+async fn wait_parked(metrics_url: &str, subscriber: &str, value: f64, hooks: &Service) {
+    let series = format!(r#"allocation_worker_webhook_parked{{subscriber="{subscriber}"}}"#);
     let deadline = Instant::now() + WAIT;
     loop {
         let metrics = reqwest::get(metrics_url)
@@ -124,7 +136,7 @@ async fn wait_parked(metrics_url: &str, value: f64, hooks: &Service) {
             .text()
             .await
             .unwrap();
-        if sample(&metrics, series) == Some(value) {
+        if sample(&metrics, &series) == Some(value) {
             return;
         }
         assert!(
