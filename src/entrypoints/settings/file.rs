@@ -46,6 +46,8 @@ pub struct ConfigFile {
     pub http_addr: Option<String>,
     pub lag_interval_ms: Option<u64>,
     pub produce_timeout_ms: Option<u64>,
+    pub sse_heartbeat_ms: Option<u64>,
+    pub sse_client_buffer: Option<usize>,
 }
 
 impl ConfigFile {

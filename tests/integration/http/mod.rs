@@ -3,7 +3,7 @@
 //! metrics — plus the configuration contract of every verb (exit code 2, one line) and the
 //! promise that secrets never reach the logs.
 
-mod support;
+pub(crate) mod support;
 
 use std::time::Duration;
 
