@@ -4,6 +4,7 @@
 //! without loss or duplicate, dropping a client that does not read — and the live page in a
 //! real headless Chromium ([`browser`]).
 
+mod browser;
 mod sse;
 
 use std::collections::BTreeSet;
