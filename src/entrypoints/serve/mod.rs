@@ -229,6 +229,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         source,
         heartbeat: Duration::from_millis(sse_heartbeat),
         client_buffer: sse_client_buffer,
+        catch_ups: Arc::new(tokio::sync::Semaphore::new(events::MAX_CATCH_UPS)),
     });
 
     let metrics = Arc::new(ServeMetrics::default());

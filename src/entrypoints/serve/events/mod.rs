@@ -41,6 +41,8 @@ use crate::entrypoints::http::prometheus::Exposition;
 
 /// Longest a resuming client's catch-up from Kafka may take.
 pub const CATCH_UP_DEADLINE: Duration = Duration::from_secs(30);
+/// Catch-ups (one consumer each) running at once; more resuming clients are answered 503.
+pub const MAX_CATCH_UPS: usize = 16;
 
 /// What the live endpoints share.
 pub struct Live {
@@ -50,6 +52,8 @@ pub struct Live {
     pub heartbeat: Duration,
     /// Events a client may have in flight before it is dropped.
     pub client_buffer: usize,
+    /// Bounds the catch-ups running at once ([`MAX_CATCH_UPS`]).
+    pub catch_ups: Arc<tokio::sync::Semaphore>,
 }
 
 /// The routes: `GET /events/stream` and the live page at `GET /`.
@@ -123,6 +127,19 @@ pub async fn stream(
             )
         }
     };
+    let permit = match &from {
+        None => None,
+        Some(_) => match Arc::clone(&live.catch_ups).try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                return problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many resuming clients",
+                    "too many clients are catching up at once; retry shortly",
+                )
+            }
+        },
+    };
     let Some((rx, at)) = live.hub.subscribe(filter.clone(), live.client_buffer) else {
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -147,7 +164,8 @@ pub async fn stream(
             let (tx, catch_rx) = mpsc::channel(live.client_buffer.max(1));
             let source = live.source.clone();
             tokio::task::spawn_blocking(move || {
-                source.catch_up(&from, &at, &filter, &tx, CATCH_UP_DEADLINE)
+                source.catch_up(&from, &at, &filter, &tx, CATCH_UP_DEADLINE);
+                drop(permit);
             });
             client.catch_up = Some(catch_rx);
         }
