@@ -50,7 +50,7 @@ pub struct ServeArgs {
     /// Interval of the heartbeat comments on `/events/stream`. [default: 15000]
     #[arg(long, env = "SSE_HEARTBEAT_MS")]
     pub sse_heartbeat_ms: Option<u64>,
-    /// Events a live client may have unsent before it is dropped. [default: 256]
+    /// Events a live client may have unsent before it is dropped. [default: 4096]
     #[arg(long, env = "SSE_CLIENT_BUFFER")]
     pub sse_client_buffer: Option<usize>,
 }
@@ -165,7 +165,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         .into());
     }
     let sse_heartbeat = pick(args.sse_heartbeat_ms, file.sse_heartbeat_ms, 15_000);
-    let sse_client_buffer = pick(args.sse_client_buffer, file.sse_client_buffer, 256);
+    let sse_client_buffer = pick(args.sse_client_buffer, file.sse_client_buffer, 4096);
     if sse_heartbeat == 0 || sse_client_buffer == 0 {
         return Err(SettingsError::Invalid {
             what: "live events (SSE_HEARTBEAT_MS, SSE_CLIENT_BUFFER)",
@@ -186,6 +186,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let listener = rt
         .block_on(http::bind(&http_addr))
         .map_err(|e| ServeError::Fatal(e.to_string()))?;
+    events::limit_send_buffer(&listener);
     let codec = Codec::new(&registry).map_err(|e| fatal("schema registry")(e.to_string()))?;
     rt.block_on(codec.prepare(&connection.topics))
         .map_err(|e| fatal("schema registration failed")(e.to_string()))?;

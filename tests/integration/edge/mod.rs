@@ -192,7 +192,7 @@ async fn live_events_are_the_committed_events_filtered_and_resume_without_loss()
 async fn a_client_that_does_not_read_is_dropped_and_the_others_keep_receiving() {
     use tokio::io::AsyncWriteExt;
 
-    let pair = Pair::start("sse-slow", 1, &[("SSE_CLIENT_BUFFER", "32")]).await;
+    let pair = Pair::start("sse-slow", 1, &[("SSE_CLIENT_BUFFER", "200")]).await;
     let mut healthy = pair.stream("", None).await;
     // The slow client: a tiny receive buffer, a request, and never a read.
     let addr = pair
@@ -220,16 +220,17 @@ async fn a_client_that_does_not_read_is_dropped_and_the_others_keep_receiving() 
     }
     assert_eq!(clients(&metrics), Some(2.0), "{metrics}");
 
-    // Rounds of large events until the slow client's buffers are full and it is dropped; the
-    // healthy client receives every event of every round meanwhile.
+    // Rounds of large events (a new sku per round, so no aggregate grows large) until the slow
+    // client's buffers are full and it is dropped; the healthy client receives every event of
+    // every round meanwhile (a round, 50 events at most in one burst, fits its buffer).
     let long = "r".repeat(240);
     let mut sent = 0usize;
     let mut received = 0usize;
-    for round in 0..60 {
+    for round in 0..200 {
         let posts = (0..50).map(|i| {
             pair.command(
                 "create-batch",
-                json!({"reference": format!("{long}-{round}-{i}"), "sku": "LAMP", "qty": 5}),
+                json!({"reference": format!("{long}-{i}"), "sku": format!("SKU-{round}"), "qty": 5}),
             )
         });
         futures::future::join_all(posts).await;
@@ -237,6 +238,7 @@ async fn a_client_that_does_not_read_is_dropped_and_the_others_keep_receiving() 
         received += healthy.messages(sent - received).await.len();
         metrics = pair.metrics().await;
         if dropped(&metrics) == Some(1.0) {
+            eprintln!("slow client dropped after {sent} events (round {round})");
             break;
         }
     }

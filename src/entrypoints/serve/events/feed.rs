@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Map, Value};
@@ -47,7 +47,8 @@ pub enum CatchUp {
 }
 
 impl Source {
-    fn consumer(&self) -> Result<BaseConsumer<QuietEof>, KafkaError> {
+    /// A read_committed consumer without a group; `eof`: report the end of each partition.
+    fn consumer(&self, eof: bool) -> Result<BaseConsumer<QuietEof>, KafkaError> {
         let mut config = self.config.clone();
         config
             .set(
@@ -57,7 +58,7 @@ impl Source {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true")
+            .set("enable.partition.eof", eof.to_string())
             .set("auto.offset.reset", "earliest");
         config.create_with_context(QuietEof)
     }
@@ -70,7 +71,7 @@ impl Source {
     }
 
     fn feed(&self, hub: &Hub) {
-        let consumer = match self.consumer() {
+        let consumer = match self.consumer(false) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "live-event consumer cannot be created; no live events");
@@ -185,7 +186,7 @@ impl Source {
         if open.is_empty() {
             return Ok(());
         }
-        let consumer = self.consumer().map_err(|e| e.to_string())?;
+        let consumer = self.consumer(true).map_err(|e| e.to_string())?;
         consumer.assign(&tpl).map_err(|e| e.to_string())?;
         while !open.is_empty() {
             if Instant::now() > end || self.stop.load(Ordering::Relaxed) {
@@ -271,7 +272,11 @@ pub struct QuietEof;
 
 impl ClientContext for QuietEof {
     fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !eof {
             tracing::warn!(error = %error, reason, "live-event consumer error");
         }
     }

@@ -44,6 +44,19 @@ pub const CATCH_UP_DEADLINE: Duration = Duration::from_secs(30);
 /// Catch-ups (one consumer each) running at once; more resuming clients are answered 503.
 pub const MAX_CATCH_UPS: usize = 16;
 
+/// The kernel send buffer of `serve`'s connections (set on the listener, inherited by every
+/// accepted connection; the kernel doubles it). Without it Linux grows a stalled connection's
+/// buffer up to `net.ipv4.tcp_wmem` (4 MiB by default), and a client that stopped reading
+/// would hold that much before its own buffer fills and it is dropped.
+pub const SEND_BUFFER_BYTES: usize = 32 * 1024;
+
+/// Limits what a stalled client can hold in the kernel (see [`SEND_BUFFER_BYTES`]).
+pub fn limit_send_buffer(listener: &tokio::net::TcpListener) {
+    if let Err(e) = socket2::SockRef::from(listener).set_send_buffer_size(SEND_BUFFER_BYTES) {
+        tracing::warn!(error = %e, "cannot limit the send buffer of HTTP connections");
+    }
+}
+
 /// What the live endpoints share.
 pub struct Live {
     pub hub: Arc<Hub>,
