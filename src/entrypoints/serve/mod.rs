@@ -6,7 +6,8 @@
 //! - [`view`]: the in-memory read model;
 //! - [`events`]: live events (Server-Sent Events) and the live page.
 //!
-//! Readiness: the view has been read up to the end of every partition once since start.
+//! Readiness: the view has been read up to the end of every partition once since start, and
+//! the live-event feed has its start positions.
 //! Exit codes: 0 after a clean shutdown (SIGTERM / SIGINT); 1 on a runtime failure (registry
 //! refused the schemas, HTTP address taken); 2 on invalid configuration.
 

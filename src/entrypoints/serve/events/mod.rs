@@ -261,3 +261,66 @@ impl Client {
         Event::default().id(self.cursor.to_string()).data(&e.data)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live_event(partition: i32, offset: i64, after: &str) -> Arc<LiveEvent> {
+        Arc::new(LiveEvent {
+            partition,
+            offset,
+            sku: None,
+            orderid: None,
+            data: format!("{partition}/{offset}"),
+            after: Cursor::parse(after).unwrap(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_resumed_client_gets_its_catch_up_then_only_newer_live_events() {
+        let (live_tx, live) = mpsc::channel(8);
+        let (catch_tx, catch_rx) = mpsc::channel(8);
+        let mut client = Client {
+            hello: true,
+            catch_up: Some(catch_rx),
+            live,
+            // Resumed at 0:2, 1:9 — ahead of this replica's hub (1:5) on partition 1.
+            cursor: Cursor::parse("0:2,1:9").unwrap(),
+            joined_at: Cursor::parse("0:4,1:5").unwrap(),
+        };
+        for (p, o) in [(0, 2), (0, 3)] {
+            catch_tx
+                .send(CatchUp::Event((*live_event(p, o, "")).clone()))
+                .await
+                .unwrap();
+        }
+        catch_tx.send(CatchUp::Done).await.unwrap();
+        live_tx.send(live_event(1, 5, "0:4,1:6")).await.unwrap(); // already seen
+        live_tx.send(live_event(1, 9, "0:4,1:10")).await.unwrap();
+        live_tx.send(live_event(0, 4, "0:5,1:10")).await.unwrap();
+        drop(live_tx);
+        let mut got = Vec::new();
+        while let Some(event) = client.next().await {
+            got.push(event);
+        }
+        assert_eq!(got.len(), 1 + 2 + 2, "position, catch-up, live: {got:?}");
+        assert_eq!(client.cursor.to_string(), "0:5,1:10");
+    }
+
+    #[test]
+    fn filters_are_validated() {
+        let ok = StreamQuery {
+            sku: Some("LAMP".into()),
+            ..Default::default()
+        };
+        assert_eq!(filter(&ok).unwrap().sku.as_deref(), Some("LAMP"));
+        for bad in [" LAMP", ""] {
+            let q = StreamQuery {
+                orderid: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(filter(&q).is_err(), "{bad:?}");
+        }
+    }
+}
