@@ -8,6 +8,7 @@
 mod harness;
 
 mod contracts;
+mod edge;
 mod http;
 mod kafka_transactions;
 mod schema_registry;

@@ -4,13 +4,16 @@
 //! - [`api`]: `POST /commands/{kind}`, `GET /allocations/{orderid}`;
 //! - [`inbound`]: `POST /webhooks/{source}` (signed webhooks of other organisations);
 //! - [`materialise`]: the thread that folds the view topic into [`view::View`];
-//! - [`view`]: the in-memory read model.
+//! - [`view`]: the in-memory read model;
+//! - [`events`]: live events (Server-Sent Events) and the live page.
 //!
-//! Readiness: the view has been read up to the end of every partition once since start.
+//! Readiness: the view has been read up to the end of every partition once since start, and
+//! the live-event feed has its start positions.
 //! Exit codes: 0 after a clean shutdown (SIGTERM / SIGINT); 1 on a runtime failure (registry
 //! refused the schemas, HTTP address taken); 2 on invalid configuration.
 
 pub mod api;
+pub mod events;
 pub mod inbound;
 pub mod materialise;
 pub mod view;
@@ -47,6 +50,12 @@ pub struct ServeArgs {
     /// [default: 5000]
     #[arg(long, env = "PRODUCE_TIMEOUT_MS")]
     pub produce_timeout_ms: Option<u64>,
+    /// Interval of the heartbeat comments on `/events/stream`. [default: 15000]
+    #[arg(long, env = "SSE_HEARTBEAT_MS")]
+    pub sse_heartbeat_ms: Option<u64>,
+    /// Events a live client may have unsent before it is dropped. [default: 4096]
+    #[arg(long, env = "SSE_CLIENT_BUFFER")]
+    pub sse_client_buffer: Option<usize>,
 }
 
 /// Why `serve` ended unsuccessfully.
@@ -159,6 +168,15 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         .into());
     }
     let webhooks = file.webhooks.clone().unwrap_or_default().resolve()?;
+    let sse_heartbeat = pick(args.sse_heartbeat_ms, file.sse_heartbeat_ms, 15_000);
+    let sse_client_buffer = pick(args.sse_client_buffer, file.sse_client_buffer, 4096);
+    if sse_heartbeat == 0 || sse_client_buffer == 0 {
+        return Err(SettingsError::Invalid {
+            what: "live events (SSE_HEARTBEAT_MS, SSE_CLIENT_BUFFER)",
+            message: "must be positive".into(),
+        }
+        .into());
+    }
     let fatal = |what: &str| {
         let what = what.to_owned();
         move |e: String| ServeError::Fatal(format!("{what}: {e}"))
@@ -172,6 +190,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let listener = rt
         .block_on(http::bind(&http_addr))
         .map_err(|e| ServeError::Fatal(e.to_string()))?;
+    events::limit_send_buffer(&listener);
     let codec = Codec::new(&registry).map_err(|e| fatal("schema registry")(e.to_string()))?;
     rt.block_on(codec.prepare(&connection.topics))
         .map_err(|e| fatal("schema registration failed")(e.to_string()))?;
@@ -198,6 +217,26 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     .spawn()
     .map_err(|e| fatal("cannot start the view thread")(e.to_string()))?;
 
+    let hub = Arc::new(events::hub::Hub::default());
+    let source = events::feed::Source {
+        config: connection.client_config(),
+        topic: connection.topics.events.clone(),
+        codec: Arc::clone(&codec),
+        rt: rt.handle().clone(),
+        stop: Arc::clone(&stop),
+    };
+    let feed = source
+        .clone()
+        .spawn_feed(Arc::clone(&hub))
+        .map_err(|e| fatal("cannot start the live-event thread")(e.to_string()))?;
+    let live = Arc::new(events::Live {
+        hub: Arc::clone(&hub),
+        source,
+        heartbeat: Duration::from_millis(sse_heartbeat),
+        client_buffer: sse_client_buffer,
+        catch_ups: Arc::new(tokio::sync::Semaphore::new(events::MAX_CATCH_UPS)),
+    });
+
     let metrics = Arc::new(ServeMetrics::default());
     let inbound = Arc::new(inbound::Inbound {
         producer: producer.clone(),
@@ -211,15 +250,21 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         let (ready_view, metrics_view, metrics) =
             (Arc::clone(&view), Arc::clone(&view), Arc::clone(&metrics));
         let inbound = Arc::clone(&inbound);
+        let (ready_hub, metrics_hub) = (Arc::clone(&hub), Arc::clone(&hub));
         Probes {
             ready: Arc::new(move || {
                 let caught_up = ready_view.caught_up.load(Ordering::Relaxed);
-                (caught_up, serde_json::json!({"view_caught_up": caught_up}))
+                let live = ready_hub.started();
+                (
+                    caught_up && live,
+                    serde_json::json!({"view_caught_up": caught_up, "live_events": live}),
+                )
             }),
             metrics: Arc::new(move || {
                 let mut out = Exposition::new();
                 metrics.render(&mut out, &metrics_view);
                 inbound.metrics.render(&mut out);
+                events::render_metrics(&mut out, &metrics_hub);
                 out.finish()
             }),
         }
@@ -235,7 +280,8 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         axum::Router::new()
             .route("/commands/{kind}", post(api::post_command))
             .route("/allocations/{orderid}", get(api::get_allocations))
-            .with_state(api),
+            .with_state(api)
+            .merge(events::router(live)),
     );
     let router = router.merge(
         axum::Router::new()
@@ -247,6 +293,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         let server = tokio::spawn(http::serve(listener, router, http_stopped));
         let signal = super::run::shutdown_signal().await;
         tracing::info!(signal, "shutting down");
+        hub.close(); // live streams end, so the graceful shutdown need not wait for them
         let _ = stop_http.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     });
@@ -254,6 +301,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     // Blocking: off the executor, after the server stopped taking commands.
     let _ = producer.flush(Duration::from_secs(5));
     let _ = materialiser.join();
+    let _ = feed.join();
     tracing::info!("serve stopped");
     Ok(())
 }

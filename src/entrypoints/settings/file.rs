@@ -48,6 +48,8 @@ pub struct ConfigFile {
     pub produce_timeout_ms: Option<u64>,
     /// Outbound subscriptions and inbound sources (see [`super::webhooks`]).
     pub webhooks: Option<super::webhooks::WebhooksFile>,
+    pub sse_heartbeat_ms: Option<u64>,
+    pub sse_client_buffer: Option<usize>,
 }
 
 impl ConfigFile {
