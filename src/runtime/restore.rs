@@ -7,7 +7,8 @@
 //! read_committed client reports the last stable offset instead, which may sit below
 //! snapshots written by a transaction that is still open: waiting for the position to pass the
 //! high watermark makes the restore wait until such a transaction is resolved.) Tombstones
-//! delete. The reader `assign`s its partition; it never joins the group.
+//! delete. Only the latest value of each key is decoded (superseded snapshots stay bytes).
+//! The reader `assign`s its partition; it never joins the group.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -76,7 +77,9 @@ pub fn restore_partition(
     };
     let end = high_watermark(base, topic, partition, timeout).map_err(kafka)?;
 
-    let mut products = HashMap::new();
+    // The latest value per key, still encoded: a superseded snapshot is never decoded (the
+    // changelog is compacted; only the last value of a key carries information).
+    let mut latest: HashMap<String, (i64, Vec<u8>)> = HashMap::new();
     let mut records = 0;
     if end > 0 {
         let consumer: BaseConsumer = reader_config(base, "read_committed")
@@ -88,7 +91,7 @@ pub fn restore_partition(
             .map_err(kafka)?;
         consumer.assign(&assignment).map_err(kafka)?;
         let deadline = started + timeout;
-        while position(&consumer, topic, partition) < end {
+        loop {
             if Instant::now() >= deadline {
                 return Err(RestoreError::Timeout {
                     topic: topic.to_owned(),
@@ -97,35 +100,55 @@ pub fn restore_partition(
                     timeout,
                 });
             }
-            let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-                continue;
+            let message = match consumer.poll(Duration::from_millis(20)) {
+                Some(Ok(message)) => message,
+                // Nothing yet, or only transaction markers left: done once the position has
+                // reached the end.
+                None => {
+                    if position(&consumer, topic, partition) >= end {
+                        break;
+                    }
+                    continue;
+                }
+                Some(Err(e)) => return Err(kafka(e)),
             };
-            let message = message.map_err(kafka)?;
             records += 1;
-            let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
-                tracing::warn!(
+            let offset = message.offset();
+            match message.key().and_then(|k| std::str::from_utf8(k).ok()) {
+                None => tracing::warn!(
                     topic,
                     partition,
-                    offset = message.offset(),
+                    offset,
                     "changelog record without a UTF-8 key; skipped"
-                );
-                continue;
-            };
-            match rt.block_on(codec.decode_snapshot(message.payload())) {
-                Ok(Some(product)) => {
-                    products.insert(key.to_owned(), product);
-                }
-                Ok(None) => {
-                    products.remove(key);
-                }
-                Err(source) => {
-                    return Err(RestoreError::Decode {
-                        topic: topic.to_owned(),
-                        partition,
-                        offset: message.offset(),
-                        source,
-                    })
-                }
+                ),
+                Some(key) => match message.payload() {
+                    Some(payload) => {
+                        latest.insert(key.to_owned(), (offset, payload.to_vec()));
+                    }
+                    None => {
+                        latest.remove(key);
+                    }
+                },
+            }
+            if offset + 1 >= end {
+                break;
+            }
+        }
+    }
+    let mut products = HashMap::with_capacity(latest.len());
+    for (key, (offset, payload)) in latest {
+        match rt.block_on(codec.decode_snapshot(Some(&payload))) {
+            Ok(Some(product)) => {
+                products.insert(key, product);
+            }
+            Ok(None) => {}
+            Err(source) => {
+                return Err(RestoreError::Decode {
+                    topic: topic.to_owned(),
+                    partition,
+                    offset,
+                    source,
+                })
             }
         }
     }
@@ -143,6 +166,9 @@ fn reader_config(base: &ClientConfig, isolation: &str) -> ClientConfig {
         .set("group.id", "allocation-worker-restore")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
+        // The fetch at the end of the partition (past the last transaction marker) does not
+        // wait the default 500 ms.
+        .set("fetch.wait.max.ms", "10")
         .set("isolation.level", isolation)
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760");

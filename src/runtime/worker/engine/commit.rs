@@ -11,7 +11,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Batch, Engine, Interrupt};
 use crate::adapters::mapping::OutboundRecord;
-use crate::runtime::transaction::{with_retries, Transactions, TxnError};
+use crate::runtime::transaction::{flush_promptly, with_retries, Transactions, TxnError};
 use crate::runtime::worker::WorkerError;
 use crate::service_layer::StateStore;
 
@@ -84,7 +84,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Commits the open batch: compacted records, offsets and the transaction.
+    /// Commits the open batch: compacted records, flush (so the transaction commit does not
+    /// wait in rdkafka's 100 ms flush polls), offsets and the transaction.
     pub(crate) fn commit<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
@@ -97,7 +98,12 @@ impl Engine {
             return self.fail_batch(consumer, interrupt);
         }
         let offsets = self.offsets();
-        let result = if self.exactly_once() {
+        let flushed = with_retries("flush", &self.policy, || {
+            flush_promptly(&self.producer, self.settings.transaction_timeout)
+        });
+        let result = if let Err(e) = flushed {
+            Err(e)
+        } else if self.exactly_once() {
             let group = consumer.group_metadata();
             Transactions::new(&self.producer, self.policy).commit(&offsets, group.as_ref())
         } else {
@@ -128,9 +134,6 @@ impl Engine {
         consumer: &BaseConsumer<C>,
         offsets: &TopicPartitionList,
     ) -> Result<(), TxnError> {
-        with_retries("flush", &self.policy, || {
-            self.producer.flush(self.settings.transaction_timeout)
-        })?;
         if offsets.count() > 0 {
             with_retries("commit offsets", &self.policy, || {
                 consumer.commit(offsets, CommitMode::Sync)

@@ -1,0 +1,566 @@
+//! The orchestration of `bench all`: one fresh topic prefix per configuration, preload,
+//! drains, latency levels, restore and memory — in one run so the ratios are side by side.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use allocation_worker::adapters::topics::Topics;
+use anyhow::{anyhow, Context, Result};
+
+use crate::kafka::{self, Encoded, Env, OffsetWatch};
+use crate::latency::{self, Verifier};
+use crate::procmon;
+use crate::report::{self, Drain, Latency, Memory, Report, Restore, Sizes};
+use crate::worker::{self, Worker, WorkerSpec};
+use crate::workload::{self, Workload};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Where result.json, result.md and the logs go.
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+    /// The worker binary (release).
+    #[arg(long, default_value = "target/release/allocation-worker")]
+    pub worker_bin: PathBuf,
+    /// Kafka's libs/ directory (for the perf tools); none skips them.
+    #[arg(long)]
+    pub kafka_libs: Option<PathBuf>,
+    /// Commands preloaded per drain (including one CreateBatch per sku).
+    #[arg(long, env = "BENCH_RECORDS", default_value_t = 200_000)]
+    pub records: u64,
+    #[arg(long, env = "BENCH_SKUS", default_value_t = 20_000)]
+    pub skus: u64,
+    #[arg(long, env = "BENCH_PARTITIONS", default_value_t = 8)]
+    pub partitions: i32,
+    /// Seconds of open-loop sending per load level.
+    #[arg(long, env = "BENCH_LATENCY_SECONDS", default_value_t = 15)]
+    pub latency_seconds: u64,
+    #[arg(long, env = "BENCH_MAX_BATCH", default_value_t = 1000)]
+    pub max_batch: u64,
+    /// Which parts to run (comma-separated: perf,raw,worker,latency,restore).
+    #[arg(
+        long,
+        env = "BENCH_PARTS",
+        default_value = "perf,raw,worker,latency,restore"
+    )]
+    pub parts: String,
+}
+
+impl Options {
+    fn part(&self, name: &str) -> bool {
+        self.parts.split(',').any(|p| p.trim() == name)
+    }
+}
+
+/// One worker configuration.
+#[derive(Debug, Clone)]
+struct Config {
+    name: String,
+    tag: String,
+    exactly_once: bool,
+    commit_ms: u64,
+}
+
+fn configs() -> Vec<Config> {
+    let mut v = vec![Config {
+        name: report::ALO.into(),
+        tag: "alo100".into(),
+        exactly_once: false,
+        commit_ms: 100,
+    }];
+    for ms in [10, 100, 1000] {
+        v.push(Config {
+            name: report::eos_name(ms),
+            tag: format!("eos{ms}"),
+            exactly_once: true,
+            commit_ms: ms,
+        });
+    }
+    v
+}
+
+struct Ctx<'a> {
+    env: &'a Env,
+    o: &'a Options,
+    run: String,
+    codec: allocation_worker::adapters::codec::Codec,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Ctx<'_> {
+    fn prefix(&self, tag: &str) -> String {
+        format!("{}-{tag}.", self.run)
+    }
+    fn log(&self, name: &str) -> PathBuf {
+        self.o.out.join(format!("{name}.log"))
+    }
+    fn spec(&self, c: &Config, prefix: &str, group: &str) -> WorkerSpec {
+        WorkerSpec {
+            prefix: prefix.into(),
+            group: group.into(),
+            transactional_id: format!("{group}-0"),
+            exactly_once: c.exactly_once,
+            commit_ms: c.commit_ms,
+            max_batch: self.o.max_batch,
+        }
+    }
+    /// Creates the worker's topics under `prefix` and preloads `commands` (encoded for it).
+    fn preload(
+        &self,
+        prefix: &str,
+        commands: &[allocation_worker::domain::Command],
+    ) -> Result<Vec<Encoded>> {
+        worker::create_worker_topics(&self.o.worker_bin, prefix, self.o.partitions)?;
+        let topics = Topics::with_prefix(prefix);
+        let encoded = kafka::encode(&self.codec, &self.rt, &topics, commands)?;
+        kafka::preload(self.env, &topics.commands, &encoded)?;
+        Ok(encoded)
+    }
+}
+
+fn say(text: impl AsRef<str>) {
+    eprintln!("bench: {}", text.as_ref());
+}
+
+pub fn all(env: &Env, o: &Options) -> Result<Report> {
+    let stamp = chrono::Utc::now();
+    let ctx = Ctx {
+        env,
+        o,
+        run: format!("bench-{}", stamp.format("%Y%m%d%H%M%S")),
+        codec: env.codec()?,
+        rt: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+    };
+    let mut report = Report {
+        date: stamp.format("%Y-%m-%d %H:%M UTC").to_string(),
+        machine: machine(),
+        sizes: Sizes {
+            records: o.records,
+            skus: o.skus,
+            partitions: o.partitions,
+            latency_seconds: o.latency_seconds,
+            max_batch: o.max_batch,
+        },
+        drain: vec![],
+        latency: vec![],
+        restore: None,
+        memory: None,
+        targets: vec![],
+    };
+    let mix = o.records.saturating_sub(o.skus) as usize;
+    let commands = workload::drain_workload(o.skus, mix, 42).map_err(|e| anyhow!(e))?;
+    say(format!(
+        "run {}: {} commands, {} skus",
+        ctx.run,
+        commands.len(),
+        o.skus
+    ));
+
+    // Preload every configuration's input first, so the drains run back to back.
+    let raw_prefix = ctx.prefix("raw");
+    let mut avg_size = 0.0;
+    if o.part("raw") || o.part("perf") {
+        let t = Instant::now();
+        let encoded = ctx.preload(&raw_prefix, &commands)?;
+        avg_size = encoded.iter().map(Encoded::size).sum::<usize>() as f64 / encoded.len() as f64;
+        say(format!(
+            "preloaded {raw_prefix} in {:.1} s (avg record {avg_size:.0} B)",
+            t.elapsed().as_secs_f64()
+        ));
+    }
+    let worker_configs = if o.part("worker") { configs() } else { vec![] };
+    for c in &worker_configs {
+        let t = Instant::now();
+        ctx.preload(&ctx.prefix(&c.tag), &commands)?;
+        say(format!(
+            "preloaded {} in {:.1} s",
+            ctx.prefix(&c.tag),
+            t.elapsed().as_secs_f64()
+        ));
+    }
+
+    if o.part("perf") {
+        if let Some(libs) = &o.kafka_libs {
+            report.drain.extend(perf_tools(&ctx, libs, avg_size)?);
+        }
+    }
+    if o.part("raw") {
+        report.drain.push(drain_raw(&ctx, &raw_prefix)?);
+    }
+    for c in &worker_configs {
+        report.drain.push(drain_worker(&ctx, c)?);
+    }
+    if o.part("restore") && o.part("worker") {
+        let (restore, memory) = restore_and_memory(&ctx, &configs()[2])?;
+        report.restore = Some(restore);
+        report.memory = Some(memory);
+    }
+    if o.part("latency") {
+        for c in &worker_configs {
+            let Some(max) = report
+                .drain
+                .iter()
+                .find(|d| d.name == c.name)
+                .map(|d| d.records_per_second)
+            else {
+                continue;
+            };
+            report.latency.extend(latency_runs(&ctx, c, max)?);
+        }
+    }
+    report.evaluate();
+    Ok(report)
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(str::trim)
+        .unwrap_or("unknown CPU");
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem = procmon::status_kib_field(&meminfo, "MemTotal").unwrap_or(0);
+    format!(
+        "{model}, {cores} cores, {:.0} GiB RAM (shared machine, single broker on the same host)",
+        mem as f64 / (1u64 << 30) as f64
+    )
+}
+
+/// Runs a Java perf tool to completion, sampling its CPU and memory.
+fn run_java(
+    libs: &std::path::Path,
+    class: &str,
+    args: &[String],
+    log: PathBuf,
+) -> Result<(String, Drain)> {
+    let started = Instant::now();
+    let mut child = Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}/*", libs.display()))
+        .arg(class)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .context("running java (Kafka perf tools)")?;
+    let pid = child.id();
+    let sampler = std::thread::spawn(move || {
+        let mut last = None;
+        while let Some(s) = procmon::sample(pid) {
+            last = Some(s);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        last
+    });
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        stdout.read_to_string(&mut out)?;
+    }
+    let status = child.wait()?;
+    let last = sampler.join().ok().flatten();
+    if !status.success() {
+        return Err(anyhow!("{class} failed ({status}): {out}"));
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let drain = Drain {
+        name: String::new(),
+        records: 0,
+        seconds: 0.0,
+        records_per_second: 0.0,
+        cpu_percent: last.map(|s| 100.0 * s.cpu_seconds / wall),
+        peak_rss_bytes: last.map(|s| s.peak_rss_bytes),
+        note: "CPU and RSS of the whole JVM, start-up included".into(),
+    };
+    Ok((out, drain))
+}
+
+fn perf_tools(ctx: &Ctx, libs: &std::path::Path, avg_size: f64) -> Result<Vec<Drain>> {
+    let o = ctx.o;
+    let topic = format!("{}-perf", ctx.run);
+    kafka::create_topics(ctx.env, std::slice::from_ref(&topic), o.partitions)?;
+    let size = (avg_size.round() as u64).max(1);
+    say(format!(
+        "producer perf tool: {} records of {size} B",
+        o.records
+    ));
+    let args: Vec<String> = [
+        "--topic",
+        &topic,
+        "--num-records",
+        &o.records.to_string(),
+        "--record-size",
+        &size.to_string(),
+        "--throughput",
+        "-1",
+        "--producer-props",
+        &format!("bootstrap.servers={}", ctx.env.bootstrap),
+        "linger.ms=5",
+        "compression.type=lz4",
+        "enable.idempotence=true",
+        "acks=all",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (out, mut p) = run_java(
+        libs,
+        "org.apache.kafka.tools.ProducerPerformance",
+        &args,
+        ctx.log("producer-perf"),
+    )?;
+    let rate = report::parse_producer_perf(&out)
+        .ok_or_else(|| anyhow!("unparsable producer perf output: {out}"))?;
+    p.name = report::PRODUCER_PERF.into();
+    p.records = o.records;
+    p.records_per_second = rate;
+    p.seconds = o.records as f64 / rate;
+    p.note = format!(
+        "random {size} B values (the commands' average record size), lz4, acks=all; {}",
+        p.note
+    );
+
+    let input = Topics::with_prefix(&ctx.prefix("raw")).commands;
+    say("consumer perf tool");
+    let args: Vec<String> = [
+        "--bootstrap-server",
+        &ctx.env.bootstrap,
+        "--topic",
+        &input,
+        "--messages",
+        &o.records.to_string(),
+        "--group",
+        &format!("{}-consumer-perf", ctx.run),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (out, mut c) = run_java(
+        libs,
+        "org.apache.kafka.tools.ConsumerPerformance",
+        &args,
+        ctx.log("consumer-perf"),
+    )?;
+    let (count, rate) = report::parse_consumer_perf(&out)
+        .ok_or_else(|| anyhow!("unparsable consumer perf output: {out}"))?;
+    c.name = report::CONSUMER_PERF.into();
+    c.records = count;
+    c.records_per_second = rate;
+    c.seconds = count as f64 / rate;
+    c.note = format!(
+        "the preloaded commands; fetch rate (join excluded); {}",
+        c.note
+    );
+    Ok(vec![p, c])
+}
+
+/// Measures one drain of `records` by the process `pid`, from `ready` until `group` has
+/// committed every input offset.
+fn measure_drain(
+    ctx: &Ctx,
+    name: &str,
+    pid: u32,
+    ready: Instant,
+    group: &str,
+    topic: &str,
+    note: &str,
+) -> Result<Drain> {
+    let s0 = procmon::sample(pid).ok_or_else(|| anyhow!("{name}: process gone"))?;
+    let watch = OffsetWatch::new(ctx.env, group, topic, ctx.o.partitions)?;
+    let done = watch.wait_for(ctx.o.records, Duration::from_secs(1800))?;
+    let s1 = procmon::sample(pid).ok_or_else(|| anyhow!("{name}: process gone"))?;
+    let seconds = done.duration_since(ready).as_secs_f64();
+    let d = Drain {
+        name: name.into(),
+        records: ctx.o.records,
+        seconds,
+        records_per_second: ctx.o.records as f64 / seconds,
+        cpu_percent: Some(procmon::cpu_percent(&s0, &s1)),
+        peak_rss_bytes: Some(s1.peak_rss_bytes),
+        note: note.into(),
+    };
+    say(format!(
+        "{name}: {:.0} records/s, CPU {:.0} %",
+        d.records_per_second,
+        d.cpu_percent.unwrap_or(0.0)
+    ));
+    Ok(d)
+}
+
+fn drain_raw(ctx: &Ctx, prefix: &str) -> Result<Drain> {
+    let topics = Topics::with_prefix(prefix);
+    let output = format!("{prefix}passthrough-out");
+    kafka::create_topics(ctx.env, std::slice::from_ref(&output), ctx.o.partitions)?;
+    let group = format!("{prefix}raw");
+    let args = vec![
+        "--input".into(),
+        topics.commands.clone(),
+        "--output".into(),
+        output,
+        "--group".into(),
+        group.clone(),
+        "--commit-ms".into(),
+        "100".into(),
+    ];
+    let (mut child, ready) = worker::spawn_passthrough(&args, &ctx.log("passthrough"))?;
+    let result = measure_drain(
+        ctx,
+        report::RAW,
+        child.id(),
+        ready,
+        &group,
+        &topics.commands,
+        "consume → produce key, value, headers; flush + commit every 100 ms",
+    );
+    worker::stop_child(&mut child)?;
+    result
+}
+
+fn drain_worker(ctx: &Ctx, c: &Config) -> Result<Drain> {
+    let prefix = ctx.prefix(&c.tag);
+    let group = format!("{prefix}worker");
+    let mut w = Worker::spawn(
+        &ctx.o.worker_bin,
+        &ctx.spec(c, &prefix, &group),
+        &ctx.log(&c.tag),
+    )?;
+    let result = w.wait_ready(Duration::from_secs(120)).and_then(|ready| {
+        let topic = Topics::with_prefix(&prefix).commands;
+        measure_drain(
+            ctx,
+            &c.name,
+            w.pid(),
+            ready,
+            &group,
+            &topic,
+            "events + changelog + view written per input",
+        )
+    });
+    if let Ok((_, metrics)) = worker::http_get(&w.addr, "/metrics") {
+        let _ = std::fs::write(ctx.o.out.join(format!("{}.metrics", c.tag)), metrics);
+    }
+    w.stop()?;
+    result
+}
+
+/// Restore: a fresh worker (new group, offsets already at the end) restores the changelog that
+/// the drain of `c` wrote. Memory: its RSS once ready, against an empty worker's.
+fn restore_and_memory(ctx: &Ctx, c: &Config) -> Result<(Restore, Memory)> {
+    let prefix = ctx.prefix(&c.tag);
+    let topics = Topics::with_prefix(&prefix);
+    let (_, aggregates, avg_snapshot) =
+        kafka::latest_value_sizes(ctx.env, &topics.changelog, ctx.o.partitions)?;
+    let group = format!("{prefix}restore");
+    OffsetWatch::new(ctx.env, &group, &topics.commands, ctx.o.partitions)?.commit_to_end()?;
+    let mut w = Worker::spawn(
+        &ctx.o.worker_bin,
+        &ctx.spec(c, &prefix, &group),
+        &ctx.log("restore"),
+    )?;
+    w.wait_ready(Duration::from_secs(600))?;
+    let records = w.metric("allocation_worker_restore_records_total")?;
+    let seconds = w.metric("allocation_worker_restore_duration_seconds_sum")?;
+    std::thread::sleep(Duration::from_secs(2));
+    let restored_rss = procmon::sample(w.pid()).map(|s| s.rss_bytes).unwrap_or(0);
+    w.stop()?;
+    let restore = Restore {
+        changelog_records: records as u64,
+        seconds,
+        records_per_second: records / seconds.max(1e-9),
+        aggregates,
+    };
+    say(format!("restore: {records} records in {seconds:.2} s"));
+
+    let empty_prefix = ctx.prefix("empty");
+    worker::create_worker_topics(&ctx.o.worker_bin, &empty_prefix, ctx.o.partitions)?;
+    let group = format!("{empty_prefix}worker");
+    let mut w = Worker::spawn(
+        &ctx.o.worker_bin,
+        &ctx.spec(c, &empty_prefix, &group),
+        &ctx.log("empty"),
+    )?;
+    w.wait_ready(Duration::from_secs(120))?;
+    std::thread::sleep(Duration::from_secs(2));
+    let empty_rss = procmon::sample(w.pid()).map(|s| s.rss_bytes).unwrap_or(0);
+    w.stop()?;
+    let memory = Memory {
+        aggregates,
+        empty_worker_rss_bytes: empty_rss,
+        restored_worker_rss_bytes: restored_rss,
+        bytes_per_aggregate: restored_rss.saturating_sub(empty_rss) as f64
+            / aggregates.max(1) as f64,
+        avg_snapshot_bytes: avg_snapshot,
+    };
+    Ok((restore, memory))
+}
+
+fn latency_runs(ctx: &Ctx, c: &Config, max_rate: f64) -> Result<Vec<Latency>> {
+    let prefix = ctx.prefix(&format!("lat-{}", c.tag));
+    let topics = Topics::with_prefix(&prefix);
+    let mut w = Workload::new(ctx.o.skus, 4242);
+    let setup: Vec<_> = w
+        .setup()
+        .iter()
+        .map(|j| allocation_worker::entrypoints::produce::parse_command(j))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow!(e))?;
+    ctx.preload(&prefix, &setup)?;
+    let group = format!("{prefix}worker");
+    let mut worker = Worker::spawn(
+        &ctx.o.worker_bin,
+        &ctx.spec(c, &prefix, &group),
+        &ctx.log(&format!("lat-{}", c.tag)),
+    )?;
+    let result = (|| -> Result<Vec<Latency>> {
+        worker.wait_ready(Duration::from_secs(120))?;
+        OffsetWatch::new(ctx.env, &group, &topics.commands, ctx.o.partitions)?
+            .wait_for(setup.len() as u64, Duration::from_secs(600))?;
+        let verifier = Verifier::start(ctx.env, &topics.events, ctx.o.partitions)?;
+        let mut out = vec![];
+        for load in [25u32, 50, 80] {
+            let rate = max_rate * load as f64 / 100.0;
+            let n = (rate * ctx.o.latency_seconds as f64) as usize;
+            let commands = w.commands(n).map_err(|e| anyhow!(e))?;
+            let encoded = kafka::encode(&ctx.codec, &ctx.rt, &topics, &commands)?;
+            verifier.take();
+            let sent_in =
+                latency::send_open_loop(ctx.env, &topics.commands, &encoded, rate, &verifier)?;
+            let deadline =
+                Instant::now() + Duration::from_millis(c.commit_ms) + Duration::from_secs(30);
+            while verifier.outstanding() > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let missing = verifier.outstanding();
+            let s = latency::summarize(&verifier.take());
+            say(format!(
+                "{} at {load} % ({rate:.0}/s, sent in {:.1} s): p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} ms, {missing} unanswered",
+                c.name, sent_in.as_secs_f64(), s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms
+            ));
+            out.push(Latency {
+                name: c.name.clone(),
+                commit_interval_ms: Some(c.commit_ms),
+                load_percent: load,
+                rate_per_second: rate,
+                sent: n as u64,
+                measured: s.count,
+                p50_ms: s.p50_ms,
+                p99_ms: s.p99_ms,
+                p999_ms: s.p999_ms,
+                max_ms: s.max_ms,
+            });
+        }
+        verifier.finish()?;
+        Ok(out)
+    })();
+    worker.stop()?;
+    result
+}
