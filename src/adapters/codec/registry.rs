@@ -3,6 +3,10 @@
 //! id → writer schema lookup for reading, both cached, with bounded retries and exponential
 //! backoff on transient failures (connection errors, 5xx, 408/429).
 //!
+//! Authentication: basic auth or a bearer token (never both), over https with the system's
+//! roots plus an optional CA file. A 401/403 answer is [`RegistryError::Unauthorized`]: never
+//! retried, a configuration problem.
+//!
 //! Invariants:
 //! - subjects follow TopicRecordNameStrategy: `<topic>-<record full name>`;
 //! - a successful lookup is cached for the life of the client (ids are immutable);
@@ -76,6 +80,10 @@ pub struct RegistryConfig {
     pub request_timeout: Duration,
     /// Basic auth (user, password); never logged.
     pub basic_auth: Option<(String, String)>,
+    /// Bearer token (`Authorization: Bearer …`); never logged.
+    pub bearer_token: Option<String>,
+    /// PEM file of CA certificates trusted besides the system's (https registries).
+    pub ca_location: Option<std::path::PathBuf>,
 }
 
 impl RegistryConfig {
@@ -87,6 +95,8 @@ impl RegistryConfig {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(5),
             basic_auth: None,
+            bearer_token: None,
+            ca_location: None,
         }
     }
 }
@@ -105,6 +115,11 @@ impl std::fmt::Debug for RegistryConfig {
                     .as_ref()
                     .map(|(user, _)| (user, "[redacted]")),
             )
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("ca_location", &self.ca_location)
             .finish()
     }
 }
@@ -115,6 +130,7 @@ enum Failure {
     Transient,
     NotFound,
     Conflict,
+    Unauthorized,
     Other,
 }
 
@@ -128,6 +144,7 @@ fn classify(e: &SRCError) -> Failure {
     match http_status(e) {
         Some(404) => Failure::NotFound,
         Some(409 | 422) => Failure::Conflict,
+        Some(401 | 403) => Failure::Unauthorized,
         Some(408 | 429) => Failure::Transient,
         Some(s) if s >= 500 => Failure::Transient,
         Some(_) => Failure::Other,
@@ -170,9 +187,16 @@ impl RegistryClient {
         if let Some((user, password)) = &config.basic_auth {
             builder.set_basic_authorization(user, Some(password));
         }
+        if let Some(token) = &config.bearer_token {
+            builder.set_token_authorization(token);
+        }
+        let mut client = reqwest::Client::builder();
+        if let Some(path) = &config.ca_location {
+            client = client.tls_certs_merge(read_ca(path)?);
+        }
         let settings = builder
-            .build()
-            .map_err(|e| RegistryError::Config(e.error.clone()))?;
+            .build_with(client)
+            .map_err(|e| RegistryError::Config(describe(&e)))?;
         Ok(Self {
             decoder: AvroDecoder::new(settings.clone()),
             settings,
@@ -260,6 +284,9 @@ impl RegistryClient {
                 subject: subject.clone(),
                 detail: describe(&e),
             },
+            Failure::Unauthorized => RegistryError::Unauthorized {
+                detail: describe(&e),
+            },
             Failure::Other => RegistryError::Refused {
                 detail: describe(&e),
             },
@@ -280,6 +307,9 @@ impl RegistryClient {
             .await
             .map_err(|(failure, e, attempts)| match failure {
                 Failure::NotFound => RegistryError::SchemaNotFound { id },
+                Failure::Unauthorized => RegistryError::Unauthorized {
+                    detail: describe(&e),
+                },
                 Failure::Transient => RegistryError::Unavailable {
                     attempts,
                     detail: describe(&e),
@@ -294,6 +324,22 @@ impl RegistryClient {
     }
 }
 
+/// The certificates of a PEM file (one or several).
+fn read_ca(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, RegistryError> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        RegistryError::Config(format!(
+            "cannot use the registry CA file `{}`: {e}",
+            path.display()
+        ))
+    };
+    let pem = std::fs::read(path).map_err(|e| unreadable(&e))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| unreadable(&e))?;
+    if certs.is_empty() {
+        return Err(unreadable(&"no PEM certificate in it"));
+    }
+    Ok(certs)
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -306,6 +352,25 @@ mod tests {
         assert!(shown.contains("svc"));
         let client = RegistryClient::new(&config).expect("client");
         assert!(!format!("{client:?}").contains("hunter2"));
+        config.basic_auth = None;
+        config.bearer_token = Some("tok3n-s3cret".into());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("tok3n-s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn a_missing_or_empty_ca_file_is_a_configuration_error() {
+        let mut config = RegistryConfig::new("https://registry:8081");
+        config.ca_location = Some("/nonexistent/ca.pem".into());
+        let err = RegistryClient::new(&config).expect_err("missing CA file");
+        assert!(matches!(err, RegistryError::Config(_)), "{err}");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        let empty = std::env::temp_dir().join(format!("empty-ca-{}.pem", std::process::id()));
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        config.ca_location = Some(empty.clone());
+        let err = RegistryClient::new(&config).expect_err("no certificate");
+        let _ = std::fs::remove_file(&empty);
+        assert!(matches!(err, RegistryError::Config(_)), "{err}");
     }
     use super::*;
 
@@ -338,7 +403,9 @@ mod tests {
             Failure::Transient
         );
         assert_eq!(classify(&status("504 Gateway Timeout")), Failure::Transient);
-        assert_eq!(classify(&status("401 Unauthorized")), Failure::Other);
+        assert_eq!(classify(&status("401 Unauthorized")), Failure::Unauthorized);
+        assert_eq!(classify(&status("403 Forbidden")), Failure::Unauthorized);
+        assert_eq!(classify(&status("400 Bad Request")), Failure::Other);
         let connection = SRCError::new("http call to schema registry failed", None, true);
         assert_eq!(classify(&connection), Failure::Transient);
     }

@@ -15,7 +15,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Secret, SettingsError};
 
@@ -46,6 +46,19 @@ pub struct ConfigFile {
     pub http_addr: Option<String>,
     pub lag_interval_ms: Option<u64>,
     pub produce_timeout_ms: Option<u64>,
+    // Security (see `security.rs`): TLS files, secrets from files, registry token and CA.
+    pub security_protocol: Option<String>,
+    pub sasl_mechanism: Option<String>,
+    pub sasl_password_file: Option<PathBuf>,
+    pub ssl_ca_location: Option<PathBuf>,
+    pub ssl_certificate_location: Option<PathBuf>,
+    pub ssl_key_location: Option<PathBuf>,
+    pub ssl_key_password: Option<Secret>,
+    pub ssl_key_password_file: Option<PathBuf>,
+    pub schema_registry_password_file: Option<PathBuf>,
+    pub schema_registry_token: Option<Secret>,
+    pub schema_registry_token_file: Option<PathBuf>,
+    pub schema_registry_ca_location: Option<PathBuf>,
 }
 
 impl ConfigFile {

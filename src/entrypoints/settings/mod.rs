@@ -10,11 +10,15 @@
 //!   registry are, credentials, librdkafka pass-through, topic prefix), resolved into a
 //!   [`Connection`].
 //!
+//! - [`SecurityArgs`] (`security.rs`): TLS files, secrets from files (`*_FILE`), registry
+//!   bearer token and CA, and the check that SASL PLAIN/SCRAM comes with credentials.
+//!
 //! Invariants: every error here is a configuration error (exit code 2) with a one-line
 //! message that names the flag, the environment variable and the file key; secret values
 //! never appear in an error message, in `Debug` output or in `--help` (`hide_env_values`).
 
 mod file;
+mod security;
 #[cfg(test)]
 mod tests;
 
@@ -22,9 +26,14 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use file::ConfigFile;
+pub use security::{check_sasl_credentials, read_secret_file, SecurityArgs};
 
 use crate::adapters::codec::{Registration, RegistryConfig};
 use crate::runtime::config::{is_secret_property, ConfigError, KafkaProperties, Topics};
+use crate::runtime::connect::{self, ConnectError};
+
+/// How long the start-up connection check waits for a broker to answer.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A secret string: redacted in `Debug` and `Display`; read it with [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
@@ -79,6 +88,9 @@ pub enum SettingsError {
     Property(String),
     #[error(transparent)]
     Runtime(#[from] ConfigError),
+    /// Kafka refused the credentials or the TLS settings at start-up.
+    #[error(transparent)]
+    Refused(ConnectError),
 }
 
 /// The first of: flag or environment (as clap merged them), the file's value, the default.
@@ -140,6 +152,8 @@ pub struct ConnectionArgs {
     /// A librdkafka property passed through, `key=value` (repeatable; wins over the others).
     #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
     pub property: Vec<String>,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 /// Where Kafka and the registry are, resolved from every layer.
@@ -152,6 +166,8 @@ pub struct Connection {
     /// [`Connection::registry`]).
     registry_url: Option<String>,
     registry_auth: Option<(String, Secret)>,
+    registry_token: Option<Secret>,
+    registry_ca: Option<PathBuf>,
 }
 
 impl ConnectionArgs {
@@ -204,18 +220,17 @@ impl ConnectionArgs {
         if let Some(user) = self.sasl_username.as_ref().or(file.sasl_username.as_ref()) {
             properties.set("sasl.username", user)?;
         }
-        if let Some(password) = self.sasl_password.as_ref().or(file.sasl_password.as_ref()) {
-            properties.set("sasl.password", password.expose())?;
-        }
+        self.security
+            .apply_kafka(file, self.sasl_password.as_ref(), &mut properties)?;
+        check_sasl_credentials(&properties)?;
         let registry_user = self
             .schema_registry_username
             .clone()
             .or_else(|| file.schema_registry_username.clone());
-        let registry_password = self
-            .schema_registry_password
-            .clone()
-            .or_else(|| file.schema_registry_password.clone());
-        let registry_auth = match (registry_user, registry_password) {
+        let registry_security = self
+            .security
+            .registry(file, self.schema_registry_password.as_ref())?;
+        let registry_auth = match (registry_user, registry_security.password) {
             (Some(user), password) => Some((user, password.unwrap_or_default())),
             (None, Some(_)) => {
                 return Err(SettingsError::Invalid {
@@ -225,6 +240,14 @@ impl ConnectionArgs {
             }
             (None, None) => None,
         };
+        if registry_auth.is_some() && registry_security.token.is_some() {
+            return Err(SettingsError::Invalid {
+                what: "schema registry credentials",
+                message: "basic auth (SCHEMA_REGISTRY_USERNAME) and a bearer token \
+                          (SCHEMA_REGISTRY_TOKEN) are both set: choose one"
+                    .into(),
+            });
+        }
         Ok(Connection {
             bootstrap_servers,
             properties,
@@ -235,6 +258,8 @@ impl ConnectionArgs {
                 .or_else(|| file.schema_registry_url.clone())
                 .filter(|s| !s.trim().is_empty()),
             registry_auth,
+            registry_token: registry_security.token,
+            registry_ca: registry_security.ca_location,
         })
     }
 }
@@ -260,7 +285,25 @@ impl Connection {
             .registry_auth
             .as_ref()
             .map(|(user, password)| (user.clone(), password.expose().to_owned()));
+        config.bearer_token = self
+            .registry_token
+            .as_ref()
+            .map(|token| token.expose().to_owned());
+        config.ca_location = self.registry_ca.clone();
         Ok(config)
+    }
+
+    /// Connects once with these settings (see `runtime::connect`): `Err(Ok(_))` when Kafka
+    /// refused the credentials or the TLS settings (a configuration error, exit 2),
+    /// `Err(Err(message))` when no broker answered within [`CONNECT_TIMEOUT`].
+    pub fn check_connection(&self) -> Result<(), Result<SettingsError, String>> {
+        connect::preflight(&self.client_config(), CONNECT_TIMEOUT).map_err(|e| {
+            if e.is_configuration() {
+                Ok(SettingsError::Refused(e))
+            } else {
+                Err(e.to_string())
+            }
+        })
     }
 
     /// A client configuration with the bootstrap servers and every pass-through property.
