@@ -218,12 +218,13 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
         .enable_all()
         .build()
         .map_err(|e| RunError::Fatal(format!("cannot start the async runtime: {e}")))?;
-    let listener = rt
-        .block_on(http::bind(&http_addr))
-        .map_err(|e| RunError::Fatal(e.to_string()))?;
+    // Registry first: refused credentials end the process before anything is logged.
     let codec = Codec::new(&registry).map_err(|e| RunError::Config(e.to_string()))?;
     rt.block_on(codec.prepare(&settings.topics))
         .map_err(|e| registration_failed(&e))?;
+    let listener = rt
+        .block_on(http::bind(&http_addr))
+        .map_err(|e| RunError::Fatal(e.to_string()))?;
     let codec = Arc::new(codec);
     let metrics = Arc::new(WorkerMetrics::default());
     let shutdown = Arc::new(AtomicBool::new(false));

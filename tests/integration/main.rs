@@ -11,5 +11,6 @@ mod contracts;
 mod http;
 mod kafka_transactions;
 mod schema_registry;
+mod security;
 mod topics;
 mod worker;
