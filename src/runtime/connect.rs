@@ -235,6 +235,25 @@ mod tests {
     }
 
     #[test]
+    fn librdkafka_is_built_with_tls_and_the_sasl_mechanisms_managed_kafka_needs() {
+        let features = ClientConfig::new()
+            .create_native_config()
+            .and_then(|c| c.get("builtin.features"))
+            .expect("builtin.features");
+        let features: Vec<&str> = features.split(',').collect();
+        // sasl_gssapi: rdkafka's `sasl` feature (Cyrus SASL, for Kerberos).
+        for needed in [
+            "ssl",
+            "sasl_plain",
+            "sasl_scram",
+            "sasl_oauthbearer",
+            "sasl_gssapi",
+        ] {
+            assert!(features.contains(&needed), "{needed} missing: {features:?}");
+        }
+    }
+
+    #[test]
     fn an_unreachable_cluster_is_reported_after_the_timeout() {
         let mut config = ClientConfig::new();
         // Port 1 on loopback: nothing listens, every connection is refused at once.
