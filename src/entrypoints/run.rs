@@ -16,12 +16,12 @@ use std::time::Duration;
 use crate::adapters::codec::{Codec, RegistryConfig, RegistryError};
 use crate::entrypoints::http::{self, Probes};
 use crate::entrypoints::lag::{self, ConsumerLag};
-use crate::entrypoints::settings::CONNECT_TIMEOUT;
 use crate::entrypoints::settings::{
-    client_error, parse_registration, pick, ConfigFile, ConnectionArgs, SettingsError,
+    check_connection, client_error, parse_registration, pick, ConfigFile, ConnectionArgs,
+    SettingsError,
 };
 use crate::runtime::config::{Guarantee, WorkerSettings};
-use crate::runtime::connect::{self, ConnectError, QuietContext};
+use crate::runtime::connect::QuietContext;
 use crate::runtime::worker::{self, WorkerMetrics};
 
 /// Delivery guarantee, as a flag value.
@@ -211,7 +211,7 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
         lag_interval,
     } = args.resolve()?;
     check_clients(&settings)?;
-    connect::preflight(&settings.client_base(), CONNECT_TIMEOUT).map_err(RunError::from)?;
+    check_connection(&settings.client_base())?;
     let shutdown_timeout = settings.shutdown_timeout;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -274,16 +274,6 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
     });
     let _ = stop_http.send(true);
     result
-}
-
-impl From<ConnectError> for RunError {
-    fn from(e: ConnectError) -> Self {
-        if e.is_configuration() {
-            RunError::Config(e.to_string())
-        } else {
-            RunError::Fatal(e.to_string())
-        }
-    }
 }
 
 /// Refused registry credentials are a configuration error (exit 2); anything else is fatal.

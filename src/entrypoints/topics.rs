@@ -74,9 +74,7 @@ pub fn run(args: &TopicsArgs, out: &mut impl std::io::Write) -> Result<(), Topic
     }
     // Refused credentials or certificates: one line, exit 2. An unreachable cluster is left
     // to the admin requests below (their timeout and error).
-    if let Err(Ok(refused)) = connection.check_connection() {
-        return Err(refused.into());
-    }
+    connection.check_connection()?;
     let admin: AdminClient<DefaultClientContext> = connection
         .client_config()
         .create()

@@ -10,9 +10,13 @@
 //! credential). [`QuietContext`] is the same silence for clients built only to validate a
 //! configuration.
 //!
+//! An unreachable cluster (connections failing for another reason for [`GRACE`], or no answer
+//! within the timeout) is reported as [`ConnectError::Unreachable`]; the verbs then carry on as
+//! they would without the check (e.g. `serve` answers 503 until Kafka is back). A refused login
+//! or handshake shows on the first connection, well within the grace period.
+//!
 //! Invariants: authentication and TLS failures are [`ErrorClass::Fatal`] and configuration
-//! problems (exit code 2); an unreachable cluster is fatal after the whole timeout (exit 1);
-//! nothing here logs a property value.
+//! problems (exit code 2); nothing here logs a property value.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -43,7 +47,7 @@ pub enum ConnectError {
     )]
     Tls(String),
     /// No broker answered within the timeout.
-    #[error("no Kafka broker answered within {waited:?}: {detail}")]
+    #[error("no Kafka broker reachable (after {waited:?}): {detail}")]
     Unreachable { waited: Duration, detail: String },
     /// librdkafka refused to create the client (a configuration error).
     #[error("cannot create the Kafka client: {0}")]
@@ -71,14 +75,15 @@ fn sort(code: RDKafkaErrorCode, reason: &str) -> Option<ConnectError> {
         }
         RDKafkaErrorCode::SSL => Some(ConnectError::Tls(reason.to_owned())),
         // A refused client certificate arrives as a TLS alert on a broken connection.
-        _ if lower.contains("ssl")
-            && ["handshake", "certificate", "alert"]
-                .iter()
-                .any(|w| lower.contains(w)) =>
+        // (Phrases of librdkafka / OpenSSL, never the broker's address, which may read
+        // `sasl_ssl://…` on any failure.)
+        _ if ["ssl handshake", "ssl routines", "certificate verify"]
+            .iter()
+            .any(|w| lower.contains(w)) =>
         {
             Some(ConnectError::Tls(reason.to_owned()))
         }
-        _ if lower.contains("sasl") && lower.contains("fail") => {
+        _ if lower.contains("sasl authentication") => {
             Some(ConnectError::Authentication(reason.to_owned()))
         }
         _ => None,
@@ -91,6 +96,8 @@ fn sort(code: RDKafkaErrorCode, reason: &str) -> Option<ConnectError> {
 pub struct QuietContext {
     fatal: Mutex<Option<ConnectError>>,
     last: Mutex<Option<String>>,
+    /// When the first error other than an authentication or TLS failure arrived.
+    failing_since: Mutex<Option<Instant>>,
 }
 
 impl QuietContext {
@@ -100,6 +107,14 @@ impl QuietContext {
 
     fn last(&self) -> Option<String> {
         self.last.lock().ok().and_then(|l| l.clone())
+    }
+
+    fn failing_for(&self) -> Duration {
+        self.failing_since
+            .lock()
+            .ok()
+            .and_then(|f| f.map(|t| t.elapsed()))
+            .unwrap_or_default()
     }
 }
 
@@ -122,8 +137,13 @@ impl ClientContext for QuietContext {
             if let Ok(mut fatal) = self.fatal.lock() {
                 fatal.get_or_insert(found);
             }
-        } else if let Ok(mut last) = self.last.lock() {
-            *last = Some(reason.to_owned());
+        } else {
+            if let Ok(mut since) = self.failing_since.lock() {
+                since.get_or_insert_with(Instant::now);
+            }
+            if let Ok(mut last) = self.last.lock() {
+                *last = Some(reason.to_owned());
+            }
         }
     }
 }
@@ -135,9 +155,14 @@ impl ProducerContext for QuietContext {
     fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
 }
 
+/// How long connections may fail for other reasons (refused, unresolvable host) before the
+/// cluster counts as unreachable.
+pub const GRACE: Duration = Duration::from_secs(2);
+
 /// Connects with `config` (bootstrap servers and the pass-through security properties) and
 /// reads the cluster metadata: `Ok` once that worked, the first authentication or TLS failure
-/// as soon as librdkafka reports it, [`ConnectError::Unreachable`] after `timeout`.
+/// as soon as librdkafka reports it, [`ConnectError::Unreachable`] when connections kept failing
+/// for another reason for [`GRACE`], or after `timeout`.
 pub fn preflight(config: &ClientConfig, timeout: Duration) -> Result<(), ConnectError> {
     let client: BaseProducer<QuietContext> = config
         .create_with_context(QuietContext::default())
@@ -156,12 +181,13 @@ pub fn preflight(config: &ClientConfig, timeout: Duration) -> Result<(), Connect
         if let Some(fatal) = client.context().fatal() {
             return Err(fatal);
         }
+        let down = client.context().failing_for() >= GRACE;
         match result {
             Ok(_) => return Ok(()),
-            Err(e) if started.elapsed() >= timeout => {
+            Err(e) if down || started.elapsed() >= timeout => {
                 let detail = client.context().last().unwrap_or_else(|| e.to_string());
                 return Err(ConnectError::Unreachable {
-                    waited: timeout,
+                    waited: started.elapsed(),
                     detail,
                 });
             }
@@ -218,6 +244,15 @@ mod tests {
             sort(RDKafkaErrorCode::AllBrokersDown, "1/1 brokers down"),
             None
         );
+        // The broker's address says sasl_ssl:// on every failure: not an authentication one.
+        assert_eq!(
+            sort(
+                RDKafkaErrorCode::BrokerTransportFailure,
+                "sasl_ssl://alerts:9093/bootstrap: Connect to ipv4#127.0.0.1:9093 failed: \
+                 Connection refused (after 0ms in state CONNECT)"
+            ),
+            None
+        );
     }
 
     #[test]
@@ -254,11 +289,12 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_cluster_is_reported_after_the_timeout() {
+    fn refused_connections_are_reported_after_the_grace_period_not_the_timeout() {
         let mut config = ClientConfig::new();
-        // Port 1 on loopback: nothing listens, every connection is refused at once.
+        // Port 1 on loopback: nothing listens, every connection is refused at once. The
+        // timeout is far beyond the test's patience: only the grace period can end it.
         config.set("bootstrap.servers", "127.0.0.1:1");
-        let result = preflight(&config, Duration::from_millis(600));
+        let result = preflight(&config, Duration::from_secs(3600));
         assert!(
             matches!(result, Err(ConnectError::Unreachable { .. })),
             "{result:?}"

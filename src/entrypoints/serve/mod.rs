@@ -169,10 +169,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let listener = rt
         .block_on(http::bind(&http_addr))
         .map_err(|e| ServeError::Fatal(e.to_string()))?;
-    connection.check_connection().map_err(|e| match e {
-        Ok(config) => ServeError::Config(config),
-        Err(message) => ServeError::Fatal(message),
-    })?;
+    connection.check_connection()?;
     let codec = Codec::new(&registry).map_err(|e| fatal("schema registry")(e.to_string()))?;
     rt.block_on(codec.prepare(&connection.topics))
         .map_err(|e| match e {

@@ -32,8 +32,8 @@ use crate::adapters::codec::{Registration, RegistryConfig};
 use crate::runtime::config::{is_secret_property, ConfigError, KafkaProperties, Topics};
 use crate::runtime::connect::{self, ConnectError};
 
-/// How long the start-up connection check waits for a broker to answer.
-pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long the start-up connection check waits for a broker that neither answers nor refuses.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A secret string: redacted in `Debug` and `Display`; read it with [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
@@ -293,17 +293,12 @@ impl Connection {
         Ok(config)
     }
 
-    /// Connects once with these settings (see `runtime::connect`): `Err(Ok(_))` when Kafka
-    /// refused the credentials or the TLS settings (a configuration error, exit 2),
-    /// `Err(Err(message))` when no broker answered within [`CONNECT_TIMEOUT`].
-    pub fn check_connection(&self) -> Result<(), Result<SettingsError, String>> {
-        connect::preflight(&self.client_config(), CONNECT_TIMEOUT).map_err(|e| {
-            if e.is_configuration() {
-                Ok(SettingsError::Refused(e))
-            } else {
-                Err(e.to_string())
-            }
-        })
+    /// Connects once with these settings (see `runtime::connect`): an error when Kafka refused
+    /// the credentials or the TLS settings (a configuration error, exit 2). An unreachable
+    /// cluster is not an error here: the verb goes on and meets it as it would without the
+    /// check (retries, 503s, timeouts).
+    pub fn check_connection(&self) -> Result<(), SettingsError> {
+        check_connection(&self.client_config())
     }
 
     /// A client configuration with the bootstrap servers and every pass-through property.
@@ -314,6 +309,14 @@ impl Connection {
             config.set(k, v);
         }
         config
+    }
+}
+
+/// See [`Connection::check_connection`].
+pub fn check_connection(config: &rdkafka::ClientConfig) -> Result<(), SettingsError> {
+    match connect::preflight(config, CONNECT_TIMEOUT) {
+        Err(e) if e.is_configuration() => Err(SettingsError::Refused(e)),
+        _ => Ok(()),
     }
 }
 
