@@ -226,13 +226,22 @@ def test_secrets_by_reference(ctx):
                 continue
             env = env_of(c)
             refs = {"KAFKA_SASL_USERNAME": ("allocation-worker-kafka", "user"),
-                    "KAFKA_SASL_PASSWORD": ("allocation-worker-kafka", "pass"),
-                    "SCHEMA_REGISTRY_USERNAME": ("allocation-worker-registry", "username"),
-                    "SCHEMA_REGISTRY_PASSWORD": ("allocation-worker-registry", "password")}
+                    "SCHEMA_REGISTRY_USERNAME": ("allocation-worker-registry", "username")}
             for var, (secret, key) in refs.items():
                 assert var in env, f"{w['metadata']['name']}/{c['name']} lacks {var}"
                 ref = env[var]["valueFrom"]["secretKeyRef"]
                 assert (ref["name"], ref["key"]) == (secret, key), f"{var}: {ref}"
+            # Passwords, the key password and the registry CA: files mounted from the Secrets.
+            files = {
+                "KAFKA_SASL_PASSWORD_FILE": ("/var/run/secrets/allocation-worker/kafka-sasl/pass", "allocation-worker-kafka"),
+                "SCHEMA_REGISTRY_PASSWORD_FILE": ("/var/run/secrets/allocation-worker/registry-auth/password",
+                                                  "allocation-worker-registry"),
+                "KAFKA_SSL_KEY_PASSWORD_FILE": ("/etc/kafka/tls/tls.key.password", "allocation-worker-kafka-tls"),
+                "SCHEMA_REGISTRY_CA_LOCATION": ("/etc/schema-registry/tls/ca.crt", "allocation-worker-registry-ca"),
+            }
+            assert_secret_files(w, c, files)
+            plain = [k for k in ("KAFKA_SASL_PASSWORD", "SCHEMA_REGISTRY_PASSWORD", "SCHEMA_REGISTRY_TOKEN") if k in env]
+            assert not plain, f"{w['metadata']['name']}/{c['name']}: secrets as env values {plain}"
     assert not objs(docs, "Secret"), "the chart must not create Secrets (existingSecret only)"
     for cm in objs(docs, "ConfigMap"):
         for k, v in cm.get("data", {}).items():
@@ -240,6 +249,43 @@ def test_secrets_by_reference(ctx):
     # Without existingSecret, no credential variables at all.
     env = env_of(container(worker(ctx.default()), "worker"))
     assert not [k for k in env if "PASSWORD" in k or "USERNAME" in k]
+
+
+def assert_secret_files(w, c, files):
+    """Each variable names a file inside a read-only mount of the given Secret that projects that key."""
+    env = env_of(c)
+    vols = {v["name"]: v for v in pod_spec(w).get("volumes", [])}
+    where = f"{w['metadata']['name']}/{c['name']}"
+    for var, (path, secret) in files.items():
+        assert env.get(var, {}).get("value") == path, f"{where}: {var}={env.get(var)}, want {path}"
+        mounts = [m for m in c.get("volumeMounts", []) if path.startswith(m["mountPath"].rstrip("/") + "/")]
+        assert len(mounts) == 1 and mounts[0].get("readOnly"), f"{where}: {path} is not in one read-only mount"
+        vol = vols[mounts[0]["name"]]["secret"]
+        assert vol["secretName"] == secret, f"{where}: {path} comes from {vol['secretName']}, want {secret}"
+        key = path[len(mounts[0]["mountPath"].rstrip("/")) + 1:]
+        items = vol.get("items")
+        assert items is None or {"key": key, "path": key} in items, f"{where}: {secret} does not project {key}"
+
+
+def test_registry_token_and_ca(ctx):
+    docs = ctx.render({"schemaRegistry": {"auth": {"existingSecret": "reg", "tokenKey": "token"},
+                                          "tls": {"existingSecret": "reg-ca", "caKey": "bundle.pem"}}})
+    for w in (worker(docs), serve(docs)):
+        c = containers(w)[0]
+        assert_secret_files(w, c, {"SCHEMA_REGISTRY_TOKEN_FILE": ("/var/run/secrets/allocation-worker/registry-auth/token", "reg"),
+                                   "SCHEMA_REGISTRY_CA_LOCATION": ("/etc/schema-registry/tls/bundle.pem", "reg-ca")})
+        env = env_of(c)
+        assert "SCHEMA_REGISTRY_USERNAME" not in env and "SCHEMA_REGISTRY_PASSWORD_FILE" not in env, env
+    # The helm test's curl sends the token and trusts the registry CA.
+    jobs = [j for j in objs(docs, "Job") if j["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    curl = pod_spec(jobs[0])["containers"][0]
+    env = env_of(curl)
+    assert env["SCHEMA_REGISTRY_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "reg", "key": "token"}
+    assert env["CURL_CA_BUNDLE"]["value"] == "/etc/schema-registry/tls/bundle.pem"
+    assert "--oauth2-bearer" in " ".join(curl["args"])
+    # Without a registry Secret, nothing is mounted for it.
+    for m in containers(worker(ctx.default()))[0].get("volumeMounts", []):
+        assert m["name"] not in ("registry-auth", "registry-tls", "kafka-sasl"), m
 
 
 def test_tls_files(ctx):
@@ -548,7 +594,9 @@ def test_topics_hook(ctx):
     for k, v in common.items():
         if k.isupper():
             assert env.get(k, {}).get("value") == v, f"hook {k}={env.get(k)}, ConfigMap has {v!r}"
-    assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "allocation-worker-kafka"
+    assert env["KAFKA_SASL_USERNAME"]["valueFrom"]["secretKeyRef"]["name"] == "allocation-worker-kafka"
+    assert_secret_files(job, c, {"KAFKA_SASL_PASSWORD_FILE": ("/var/run/secrets/allocation-worker/kafka-sasl/pass",
+                                                              "allocation-worker-kafka")})
 
 
 def test_checkov_skips_justified(ctx):
@@ -613,7 +661,7 @@ def test_values_documented(ctx):
 
 
 TESTS = [test_standard_labels, test_worker_statefulset, test_ids_from_pod_name, test_env_wiring,
-         test_secrets_by_reference, test_tls_files, test_config_file, test_probes, test_termination_grace,
+         test_secrets_by_reference, test_registry_token_and_ca, test_tls_files, test_config_file, test_probes, test_termination_grace,
          test_security_context, test_resources, test_pdb, test_checksum_config, test_keda_autoscaling,
          test_no_hpa_with_keda, test_crd_objects, test_serve_service, test_network_policy, test_helm_test_job,
          test_topics_hook, test_checkov_skips_justified, test_notes, test_values_documented]

@@ -178,6 +178,7 @@ pub fn run(args: &ProduceArgs, out: &mut impl std::io::Write) -> Result<(), Prod
     let connection = args.connection.resolve(&file)?;
     let registry = connection.registry(Registration::AutoRegister)?;
     let commands = read_commands(args)?;
+    connection.check_connection()?;
     let mut config = connection.client_config();
     config
         .set("enable.idempotence", "true")

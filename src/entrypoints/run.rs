@@ -5,19 +5,23 @@
 //!
 //! Exit codes: 0 after a clean shutdown; 1 on a fatal runtime error (e.g. the producer was
 //! fenced by a newer instance, Kafka refused us, the HTTP address is taken); 2 on invalid
-//! configuration; 3 when the shutdown did not finish within `--shutdown-timeout-ms`.
+//! configuration — including credentials or certificates Kafka or the registry refuse at
+//! start-up (one line, no retries: see `runtime::connect`); 3 when the shutdown did not finish
+//! within `--shutdown-timeout-ms`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapters::codec::{Codec, RegistryConfig};
+use crate::adapters::codec::{Codec, RegistryConfig, RegistryError};
 use crate::entrypoints::http::{self, Probes};
 use crate::entrypoints::lag::{self, ConsumerLag};
 use crate::entrypoints::settings::{
-    client_error, parse_registration, pick, ConfigFile, ConnectionArgs, SettingsError,
+    check_connection, client_error, parse_registration, pick, ConfigFile, ConnectionArgs,
+    SettingsError,
 };
 use crate::runtime::config::{Guarantee, WorkerSettings};
+use crate::runtime::connect::QuietContext;
 use crate::runtime::worker::{self, WorkerMetrics};
 
 /// Delivery guarantee, as a flag value.
@@ -207,18 +211,20 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
         lag_interval,
     } = args.resolve()?;
     check_clients(&settings)?;
+    check_connection(&settings.client_base())?;
     let shutdown_timeout = settings.shutdown_timeout;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| RunError::Fatal(format!("cannot start the async runtime: {e}")))?;
+    // Registry first: refused credentials end the process before anything is logged.
+    let codec = Codec::new(&registry).map_err(|e| RunError::Config(e.to_string()))?;
+    rt.block_on(codec.prepare(&settings.topics))
+        .map_err(|e| registration_failed(&e))?;
     let listener = rt
         .block_on(http::bind(&http_addr))
         .map_err(|e| RunError::Fatal(e.to_string()))?;
-    let codec = Codec::new(&registry).map_err(|e| RunError::Config(e.to_string()))?;
-    rt.block_on(codec.prepare(&settings.topics))
-        .map_err(|e| RunError::Fatal(format!("schema registration failed: {e}")))?;
     let codec = Arc::new(codec);
     let metrics = Arc::new(WorkerMetrics::default());
     let shutdown = Arc::new(AtomicBool::new(false));
@@ -270,17 +276,31 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
     result
 }
 
+/// Refused registry credentials are a configuration error (exit 2); anything else is fatal.
+pub(crate) fn registration_failed(e: &RegistryError) -> RunError {
+    if e.is_configuration() {
+        RunError::Config(e.to_string())
+    } else {
+        RunError::Fatal(format!("schema registration failed: {e}"))
+    }
+}
+
 /// Builds (and drops) the clients once, so that a librdkafka property librdkafka refuses is a
-/// configuration error (exit 2) before anything starts.
+/// configuration error (exit 2) before anything starts. Their contexts print nothing: the
+/// connection check that follows reports a refused connection once.
 fn check_clients(settings: &WorkerSettings) -> Result<(), RunError> {
     let invalid = |e: rdkafka::error::KafkaError| RunError::from(client_error(&e));
     settings
         .consumer_config()
-        .create::<rdkafka::consumer::BaseConsumer>()
+        .create_with_context::<_, rdkafka::consumer::BaseConsumer<QuietContext>>(
+            QuietContext::default(),
+        )
         .map_err(invalid)?;
     settings
         .producer_config()
-        .create::<rdkafka::producer::BaseProducer>()
+        .create_with_context::<_, rdkafka::producer::BaseProducer<QuietContext>>(
+            QuietContext::default(),
+        )
         .map_err(invalid)?;
     Ok(())
 }

@@ -72,6 +72,9 @@ pub fn run(args: &TopicsArgs, out: &mut impl std::io::Write) -> Result<(), Topic
         }
         .into());
     }
+    // Refused credentials or certificates: one line, exit 2. An unreachable cluster is left
+    // to the admin requests below (their timeout and error).
+    connection.check_connection()?;
     let admin: AdminClient<DefaultClientContext> = connection
         .client_config()
         .create()

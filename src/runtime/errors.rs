@@ -7,7 +7,8 @@
 //! producer (`PRODUCER_FENCED`, `INVALID_PRODUCER_EPOCH`, `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`)
 //! is always fatal: another instance with our `transactional.id` took over, and only a new
 //! producer (or a restart) may continue. Other error variants carry a bare error code and are
-//! classified by that code.
+//! classified by that code. A refused SASL authentication or a failed TLS handshake is fatal
+//! too: retrying the same credentials or certificates never succeeds (see `runtime::connect`).
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
@@ -90,6 +91,7 @@ pub fn classify_code(code: RDKafkaErrorCode) -> ErrorClass {
         | C::GroupAuthorizationFailed
         | C::SaslAuthenticationFailed
         | C::Authentication
+        | C::SSL
         | C::UnsupportedVersion
         | C::UnsupportedForMessageFormat
         | C::InvalidConfig
@@ -166,5 +168,8 @@ mod tests {
             classify_code(C::SaslAuthenticationFailed),
             ErrorClass::Fatal
         );
+        // A refused password or an untrusted certificate never heals by retrying.
+        assert_eq!(classify_code(C::Authentication), ErrorClass::Fatal);
+        assert_eq!(classify_code(C::SSL), ErrorClass::Fatal);
     }
 }

@@ -5,6 +5,7 @@
 //! service layer never see them.
 
 pub mod config;
+pub mod connect;
 pub mod errors;
 pub mod restore;
 pub mod topics;

@@ -12,6 +12,7 @@ mod edge;
 mod http;
 mod kafka_transactions;
 mod schema_registry;
+mod security;
 mod topics;
 mod webhooks;
 mod worker;

@@ -114,7 +114,11 @@ TRANSACTION_TIMEOUT_MS: {{ .Values.worker.transactionTimeoutMs | int64 | quote }
 SHUTDOWN_TIMEOUT_MS: {{ .Values.worker.shutdownTimeoutMs | int64 | quote }}
 {{- end }}
 
-{{/* Credentials from existing Secrets, as env entries. */}}
+{{/*
+Credentials from existing Secrets, as env entries: user names by secretKeyRef; passwords, tokens
+and the key password as files mounted from the Secrets (allocation-worker.secretVolumeMounts),
+named by *_FILE variables; the registry CA file's path.
+*/}}
 {{- define "allocation-worker.secretEnv" -}}
 {{- with .Values.kafka.sasl }}
 {{- if .existingSecret }}
@@ -123,25 +127,90 @@ SHUTDOWN_TIMEOUT_MS: {{ .Values.worker.shutdownTimeoutMs | int64 | quote }}
     secretKeyRef:
       name: {{ .existingSecret }}
       key: {{ .usernameKey }}
-- name: KAFKA_SASL_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ .existingSecret }}
-      key: {{ .passwordKey }}
+- name: KAFKA_SASL_PASSWORD_FILE
+  value: {{ printf "%s/%s" .mountPath .passwordKey | quote }}
+{{- end }}
+{{- end }}
+{{- with .Values.kafka.tls }}
+{{- if and .existingSecret .keyPasswordKey }}
+- name: KAFKA_SSL_KEY_PASSWORD_FILE
+  value: {{ printf "%s/%s" .mountPath .keyPasswordKey | quote }}
 {{- end }}
 {{- end }}
 {{- with .Values.schemaRegistry.auth }}
-{{- if .existingSecret }}
+{{- if and .existingSecret .tokenKey }}
+- name: SCHEMA_REGISTRY_TOKEN_FILE
+  value: {{ printf "%s/%s" .mountPath .tokenKey | quote }}
+{{- else if .existingSecret }}
 - name: SCHEMA_REGISTRY_USERNAME
   valueFrom:
     secretKeyRef:
       name: {{ .existingSecret }}
       key: {{ .usernameKey }}
-- name: SCHEMA_REGISTRY_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ .existingSecret }}
-      key: {{ .passwordKey }}
+- name: SCHEMA_REGISTRY_PASSWORD_FILE
+  value: {{ printf "%s/%s" .mountPath .passwordKey | quote }}
+{{- end }}
+{{- end }}
+{{- with .Values.schemaRegistry.tls }}
+{{- if .existingSecret }}
+- name: SCHEMA_REGISTRY_CA_LOCATION
+  value: {{ printf "%s/%s" .mountPath .caKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Read-only mounts of the credential and registry-CA Secrets (see secretEnv). */}}
+{{- define "allocation-worker.secretVolumeMounts" -}}
+{{- if .Values.kafka.sasl.existingSecret }}
+- name: kafka-sasl
+  mountPath: {{ .Values.kafka.sasl.mountPath }}
+  readOnly: true
+{{- end }}
+{{- if .Values.schemaRegistry.auth.existingSecret }}
+- name: registry-auth
+  mountPath: {{ .Values.schemaRegistry.auth.mountPath }}
+  readOnly: true
+{{- end }}
+{{- if .Values.schemaRegistry.tls.existingSecret }}
+- name: registry-tls
+  mountPath: {{ .Values.schemaRegistry.tls.mountPath }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Volumes matching allocation-worker.secretVolumeMounts: only the keys the binary reads. */}}
+{{- define "allocation-worker.secretVolumes" -}}
+{{- with .Values.kafka.sasl }}
+{{- if .existingSecret }}
+- name: kafka-sasl
+  secret:
+    secretName: {{ .existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .passwordKey }}
+        path: {{ .passwordKey }}
+{{- end }}
+{{- end }}
+{{- with .Values.schemaRegistry.auth }}
+{{- if .existingSecret }}
+- name: registry-auth
+  secret:
+    secretName: {{ .existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .tokenKey | default .passwordKey }}
+        path: {{ .tokenKey | default .passwordKey }}
+{{- end }}
+{{- end }}
+{{- with .Values.schemaRegistry.tls }}
+{{- if .existingSecret }}
+- name: registry-tls
+  secret:
+    secretName: {{ .existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .caKey }}
+        path: {{ .caKey }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -154,6 +223,9 @@ SHUTDOWN_TIMEOUT_MS: {{ .Values.worker.shutdownTimeoutMs | int64 | quote }}
 - name: kafka-tls
   mountPath: {{ .Values.kafka.tls.mountPath }}
   readOnly: true
+{{- end }}
+{{- with include "allocation-worker.secretVolumeMounts" . | trim }}
+{{ . }}
 {{- end }}
 {{- if .Values.configFile.content }}
 - name: config-file
@@ -172,6 +244,9 @@ SHUTDOWN_TIMEOUT_MS: {{ .Values.worker.shutdownTimeoutMs | int64 | quote }}
   secret:
     secretName: {{ .Values.kafka.tls.existingSecret }}
     defaultMode: 0440
+{{- end }}
+{{- with include "allocation-worker.secretVolumes" . | trim }}
+{{ . }}
 {{- end }}
 {{- if .Values.configFile.content }}
 - name: config-file
@@ -213,7 +288,7 @@ Call with (dict "ctx" $ "images" (list .Values.image …)): the images its conta
 {{- $skips = append $skips "CKV_K8S_15=IfNotPresent is deliberate: a restart (e.g. after a fenced producer) must not depend on the image registry being reachable; tags are immutable and image.digest pins by digest" }}
 {{- end }}
 {{- if or $v.kafka.sasl.existingSecret $v.schemaRegistry.auth.existingSecret }}
-{{- $skips = append $skips "CKV_K8S_35=the binary reads the SASL and registry credentials from environment variables only (KAFKA_SASL_PASSWORD, SCHEMA_REGISTRY_PASSWORD); they come from existing Secrets by reference and are never logged" }}
+{{- $skips = append $skips "CKV_K8S_35=only the SASL and registry user names come from Secrets as environment variables (KAFKA_SASL_USERNAME, SCHEMA_REGISTRY_USERNAME); passwords, tokens and keys are mounted from the Secrets as files and read through *_FILE variables" }}
 {{- end }}
 {{- range $i, $s := $skips }}
 checkov.io/skip{{ add1 $i }}: {{ $s | quote }}

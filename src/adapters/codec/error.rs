@@ -53,11 +53,25 @@ pub enum RegistryError {
     Incompatible { subject: String, detail: String },
     #[error("schema registry refused the request: {detail}")]
     Refused { detail: String },
+    #[error(
+        "schema registry refused our credentials: {detail} (check SCHEMA_REGISTRY_USERNAME / \
+         SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_TOKEN)"
+    )]
+    Unauthorized { detail: String },
     #[error("invalid schema-registry configuration: {0}")]
     Config(String),
 }
 
 impl RegistryError {
+    /// True when the settings are at fault (refused credentials, unusable CA file): retrying
+    /// with the same configuration cannot succeed.
+    pub const fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Unauthorized { .. } | RegistryError::Config(_)
+        )
+    }
+
     /// Stable reason string.
     pub const fn reason(&self) -> &'static str {
         match self {
@@ -67,6 +81,7 @@ impl RegistryError {
             RegistryError::NotRegistered { .. } => "schema-not-registered",
             RegistryError::Incompatible { .. } => "schema-incompatible",
             RegistryError::Refused { .. } => "registry-refused",
+            RegistryError::Unauthorized { .. } => "registry-unauthorized",
             RegistryError::Config(_) => "registry-config",
         }
     }

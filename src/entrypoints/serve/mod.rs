@@ -191,9 +191,16 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         .block_on(http::bind(&http_addr))
         .map_err(|e| ServeError::Fatal(e.to_string()))?;
     events::limit_send_buffer(&listener);
+    connection.check_connection()?;
     let codec = Codec::new(&registry).map_err(|e| fatal("schema registry")(e.to_string()))?;
     rt.block_on(codec.prepare(&connection.topics))
-        .map_err(|e| fatal("schema registration failed")(e.to_string()))?;
+        .map_err(|e| match e {
+            e if e.is_configuration() => ServeError::Config(SettingsError::Invalid {
+                what: "schema registry access",
+                message: e.to_string(),
+            }),
+            e => fatal("schema registration failed")(e.to_string()),
+        })?;
     let codec = Arc::new(codec);
 
     let mut producer_config = connection.client_config();

@@ -15,7 +15,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Secret, SettingsError};
 
@@ -50,6 +50,19 @@ pub struct ConfigFile {
     pub webhooks: Option<super::webhooks::WebhooksFile>,
     pub sse_heartbeat_ms: Option<u64>,
     pub sse_client_buffer: Option<usize>,
+    // Security (see `security.rs`): TLS files, secrets from files, registry token and CA.
+    pub security_protocol: Option<String>,
+    pub sasl_mechanism: Option<String>,
+    pub sasl_password_file: Option<PathBuf>,
+    pub ssl_ca_location: Option<PathBuf>,
+    pub ssl_certificate_location: Option<PathBuf>,
+    pub ssl_key_location: Option<PathBuf>,
+    pub ssl_key_password: Option<Secret>,
+    pub ssl_key_password_file: Option<PathBuf>,
+    pub schema_registry_password_file: Option<PathBuf>,
+    pub schema_registry_token: Option<Secret>,
+    pub schema_registry_token_file: Option<PathBuf>,
+    pub schema_registry_ca_location: Option<PathBuf>,
 }
 
 impl ConfigFile {

@@ -11,11 +11,15 @@
 //!   registry are, credentials, librdkafka pass-through, topic prefix), resolved into a
 //!   [`Connection`].
 //!
+//! - [`SecurityArgs`] (`security.rs`): TLS files, secrets from files (`*_FILE`), registry
+//!   bearer token and CA, and the check that SASL PLAIN/SCRAM comes with credentials.
+//!
 //! Invariants: every error here is a configuration error (exit code 2) with a one-line
 //! message that names the flag, the environment variable and the file key; secret values
 //! never appear in an error message, in `Debug` output or in `--help` (`hide_env_values`).
 
 mod file;
+mod security;
 #[cfg(test)]
 mod tests;
 pub mod webhooks;
@@ -24,9 +28,14 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use file::ConfigFile;
+pub use security::{check_sasl_credentials, read_secret_file, SecurityArgs};
 
 use crate::adapters::codec::{Registration, RegistryConfig};
 use crate::runtime::config::{is_secret_property, ConfigError, KafkaProperties, Topics};
+use crate::runtime::connect::{self, ConnectError};
+
+/// How long the start-up connection check waits for a broker that neither answers nor refuses.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A secret string: redacted in `Debug` and `Display`; read it with [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
@@ -81,6 +90,9 @@ pub enum SettingsError {
     Property(String),
     #[error(transparent)]
     Runtime(#[from] ConfigError),
+    /// Kafka refused the credentials or the TLS settings at start-up.
+    #[error(transparent)]
+    Refused(ConnectError),
 }
 
 /// The first of: flag or environment (as clap merged them), the file's value, the default.
@@ -142,6 +154,8 @@ pub struct ConnectionArgs {
     /// A librdkafka property passed through, `key=value` (repeatable; wins over the others).
     #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
     pub property: Vec<String>,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 /// Where Kafka and the registry are, resolved from every layer.
@@ -154,6 +168,8 @@ pub struct Connection {
     /// [`Connection::registry`]).
     registry_url: Option<String>,
     registry_auth: Option<(String, Secret)>,
+    registry_token: Option<Secret>,
+    registry_ca: Option<PathBuf>,
 }
 
 impl ConnectionArgs {
@@ -206,18 +222,17 @@ impl ConnectionArgs {
         if let Some(user) = self.sasl_username.as_ref().or(file.sasl_username.as_ref()) {
             properties.set("sasl.username", user)?;
         }
-        if let Some(password) = self.sasl_password.as_ref().or(file.sasl_password.as_ref()) {
-            properties.set("sasl.password", password.expose())?;
-        }
+        self.security
+            .apply_kafka(file, self.sasl_password.as_ref(), &mut properties)?;
+        check_sasl_credentials(&properties)?;
         let registry_user = self
             .schema_registry_username
             .clone()
             .or_else(|| file.schema_registry_username.clone());
-        let registry_password = self
-            .schema_registry_password
-            .clone()
-            .or_else(|| file.schema_registry_password.clone());
-        let registry_auth = match (registry_user, registry_password) {
+        let registry_security = self
+            .security
+            .registry(file, self.schema_registry_password.as_ref())?;
+        let registry_auth = match (registry_user, registry_security.password) {
             (Some(user), password) => Some((user, password.unwrap_or_default())),
             (None, Some(_)) => {
                 return Err(SettingsError::Invalid {
@@ -227,6 +242,14 @@ impl ConnectionArgs {
             }
             (None, None) => None,
         };
+        if registry_auth.is_some() && registry_security.token.is_some() {
+            return Err(SettingsError::Invalid {
+                what: "schema registry credentials",
+                message: "basic auth (SCHEMA_REGISTRY_USERNAME) and a bearer token \
+                          (SCHEMA_REGISTRY_TOKEN) are both set: choose one"
+                    .into(),
+            });
+        }
         Ok(Connection {
             bootstrap_servers,
             properties,
@@ -237,6 +260,8 @@ impl ConnectionArgs {
                 .or_else(|| file.schema_registry_url.clone())
                 .filter(|s| !s.trim().is_empty()),
             registry_auth,
+            registry_token: registry_security.token,
+            registry_ca: registry_security.ca_location,
         })
     }
 }
@@ -262,7 +287,20 @@ impl Connection {
             .registry_auth
             .as_ref()
             .map(|(user, password)| (user.clone(), password.expose().to_owned()));
+        config.bearer_token = self
+            .registry_token
+            .as_ref()
+            .map(|token| token.expose().to_owned());
+        config.ca_location = self.registry_ca.clone();
         Ok(config)
+    }
+
+    /// Connects once with these settings (see `runtime::connect`): an error when Kafka refused
+    /// the credentials or the TLS settings (a configuration error, exit 2). An unreachable
+    /// cluster is not an error here: the verb goes on and meets it as it would without the
+    /// check (retries, 503s, timeouts).
+    pub fn check_connection(&self) -> Result<(), SettingsError> {
+        check_connection(&self.client_config())
     }
 
     /// A client configuration with the bootstrap servers and every pass-through property.
@@ -273,6 +311,14 @@ impl Connection {
             config.set(k, v);
         }
         config
+    }
+}
+
+/// See [`Connection::check_connection`].
+pub fn check_connection(config: &rdkafka::ClientConfig) -> Result<(), SettingsError> {
+    match connect::preflight(config, CONNECT_TIMEOUT) {
+        Err(e) if e.is_configuration() => Err(SettingsError::Refused(e)),
+        _ => Ok(()),
     }
 }
 

@@ -138,3 +138,146 @@ fn client_errors_never_echo_secret_values() {
     assert!(!text.contains("hunter2"), "{text}");
     assert!(text.contains("sasl.password"), "{text}");
 }
+
+/// A file under the temp dir holding `content`, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, content: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "allocation-worker-settings-{}-{name}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(&path, content).expect("write temp file");
+        Self(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn sasl_ssl() -> ConnectionArgs {
+    let mut a = args();
+    a.bootstrap_servers = Some("b:9093".into());
+    a.security.security_protocol = Some("SASL_SSL".into());
+    a.security.sasl_mechanism = Some("SCRAM-SHA-512".into());
+    a.sasl_username = Some("svc".into());
+    a
+}
+
+#[test]
+fn secrets_come_from_files_without_their_line_break_and_stay_redacted() {
+    let password = TempFile::new("sasl", "s3cr3t-from-file\n");
+    let key_password = TempFile::new("key", "k3y-pass\r\n");
+    let token = TempFile::new("token", "t0ken-value\n");
+    let mut a = sasl_ssl();
+    a.security.sasl_password_file = Some(password.0.clone());
+    a.security.ssl_ca_location = Some("/etc/kafka/ca.crt".into());
+    a.security.ssl_certificate_location = Some("/etc/kafka/tls.crt".into());
+    a.security.ssl_key_location = Some("/etc/kafka/tls.key".into());
+    a.security.ssl_key_password_file = Some(key_password.0.clone());
+    a.schema_registry_url = Some("https://registry".into());
+    a.security.schema_registry_token_file = Some(token.0.clone());
+    a.security.schema_registry_ca_location = Some("/etc/registry/ca.crt".into());
+    let c = a.resolve(&ConfigFile::default()).unwrap();
+    let props = &c.properties;
+    assert_eq!(props.get("security.protocol"), Some("SASL_SSL"));
+    assert_eq!(props.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+    assert_eq!(props.get("sasl.password"), Some("s3cr3t-from-file"));
+    assert_eq!(props.get("ssl.key.password"), Some("k3y-pass"));
+    assert_eq!(props.get("ssl.ca.location"), Some("/etc/kafka/ca.crt"));
+    assert_eq!(
+        props.get("ssl.certificate.location"),
+        Some("/etc/kafka/tls.crt")
+    );
+    assert_eq!(props.get("ssl.key.location"), Some("/etc/kafka/tls.key"));
+    let r = c.registry(Registration::AutoRegister).unwrap();
+    assert_eq!(r.bearer_token.as_deref(), Some("t0ken-value"));
+    assert_eq!(r.ca_location, Some("/etc/registry/ca.crt".into()));
+    let shown = format!("{c:?} {a:?} {r:?}");
+    for secret in ["s3cr3t-from-file", "k3y-pass", "t0ken-value"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
+
+#[test]
+fn a_value_and_a_file_for_one_secret_or_an_unreadable_file_are_refused() {
+    let password = TempFile::new("sasl", "from-file");
+    let mut a = sasl_ssl();
+    a.sasl_password = Some(Secret::new("from-env"));
+    a.security.sasl_password_file = Some(password.0.clone());
+    let err = a.resolve(&ConfigFile::default()).unwrap_err().to_string();
+    assert!(err.contains("KAFKA_SASL_PASSWORD_FILE"), "{err}");
+    assert!(
+        !err.contains("from-env") && !err.contains("from-file"),
+        "{err}"
+    );
+    a.sasl_password = None;
+    a.security.sasl_password_file = Some("/nonexistent/password".into());
+    let err = a.resolve(&ConfigFile::default()).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/password"), "{err}");
+    let empty = TempFile::new("empty", "\n");
+    a.security.sasl_password_file = Some(empty.0.clone());
+    let err = a.resolve(&ConfigFile::default()).unwrap_err().to_string();
+    assert!(err.contains("is empty"), "{err}");
+}
+
+#[test]
+fn the_flag_layer_beats_the_config_file_for_secrets() {
+    let from_flag = TempFile::new("flag", "flag-pass");
+    let file = ConfigFile::parse(
+        "sasl_password_file = \"/nonexistent/ignored\"\nschema_registry_token = \"file-token\"\n\
+         schema_registry_url = \"https://r\"\nssl_ca_location = \"/file/ca.crt\"\n",
+    )
+    .unwrap();
+    let mut a = sasl_ssl();
+    a.security.sasl_password_file = Some(from_flag.0.clone());
+    let c = a.resolve(&file).unwrap();
+    assert_eq!(c.properties.get("sasl.password"), Some("flag-pass"));
+    assert_eq!(c.properties.get("ssl.ca.location"), Some("/file/ca.crt"));
+    let r = c.registry(Registration::AutoRegister).unwrap();
+    assert_eq!(r.bearer_token.as_deref(), Some("file-token"));
+}
+
+#[test]
+fn sasl_plain_or_scram_without_credentials_is_a_configuration_error() {
+    let mut a = sasl_ssl();
+    let err = a.resolve(&ConfigFile::default()).unwrap_err().to_string();
+    assert!(err.contains("KAFKA_SASL_PASSWORD"), "{err}");
+    assert!(!err.contains("KAFKA_SASL_USERNAME"), "{err}");
+    a.sasl_username = None;
+    a.security.sasl_mechanism = Some("PLAIN".into());
+    let err = a.resolve(&ConfigFile::default()).unwrap_err().to_string();
+    assert!(err.contains("KAFKA_SASL_USERNAME"), "{err}");
+    // Not SASL, or a mechanism without a password (OAUTHBEARER, GSSAPI): no check.
+    a.security.security_protocol = Some("SSL".into());
+    assert!(a.resolve(&ConfigFile::default()).is_ok());
+    a.security.security_protocol = Some("sasl_ssl".into());
+    a.security.sasl_mechanism = Some("OAUTHBEARER".into());
+    assert!(a.resolve(&ConfigFile::default()).is_ok());
+}
+
+#[test]
+fn registry_basic_auth_and_bearer_token_are_exclusive() {
+    let mut a = args();
+    a.bootstrap_servers = Some("b".into());
+    a.schema_registry_username = Some("u".into());
+    a.schema_registry_password = Some(Secret::new("p"));
+    a.security.schema_registry_token = Some(Secret::new("t"));
+    let err = a.resolve(&ConfigFile::default()).unwrap_err().to_string();
+    assert!(err.contains("choose one"), "{err}");
+    let password = TempFile::new("registry", "pass-from-file\n");
+    a.security.schema_registry_token = None;
+    a.schema_registry_password = None;
+    a.security.schema_registry_password_file = Some(password.0.clone());
+    a.schema_registry_url = Some("https://r".into());
+    let r = a
+        .resolve(&ConfigFile::default())
+        .unwrap()
+        .registry(Registration::AutoRegister)
+        .unwrap();
+    assert_eq!(r.basic_auth, Some(("u".into(), "pass-from-file".into())));
+}

@@ -187,6 +187,17 @@ pub struct Worker {
 /// Starts `allocation-worker run` for `spec` against the test infrastructure.
 pub async fn spawn_worker(spec: &WorkerSpec) -> Worker {
     let infra = infra().await;
+    spawn_worker_at(spec, &infra.bootstrap, &infra.registry_url, &[])
+}
+
+/// Starts `allocation-worker run` for `spec` against `bootstrap` and `registry` with extra
+/// environment variables (e.g. the secure listeners and their credentials).
+pub fn spawn_worker_at(
+    spec: &WorkerSpec,
+    bootstrap: &str,
+    registry: &str,
+    env: &[(String, String)],
+) -> Worker {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("worker-logs");
     std::fs::create_dir_all(&dir).expect("worker log directory");
     let n = INCARNATION.fetch_add(1, Ordering::Relaxed);
@@ -194,7 +205,8 @@ pub async fn spawn_worker(spec: &WorkerSpec) -> Worker {
     let stderr = File::create(&log).expect("worker log file");
     let mut command = Command::new(env!("CARGO_BIN_EXE_allocation-worker"));
     command
-        .args(spec.args(&infra.bootstrap, &infra.registry_url))
+        .args(spec.args(bootstrap, registry))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::from(stderr.try_clone().expect("log handle")))
         .stderr(Stdio::from(stderr))

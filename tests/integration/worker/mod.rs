@@ -18,10 +18,10 @@
 //! Every test has its own topic prefix, group and transactional ids; every child process is
 //! SIGKILLed when its guard drops (also on panic).
 
-mod checker;
+pub(crate) mod checker;
 mod checker_tests;
 mod replay;
-mod support;
+pub(crate) mod support;
 mod workload;
 
 mod at_least_once;
