@@ -18,6 +18,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::errors::{classify, ErrorClass};
 use crate::adapters::codec::{Codec, DecodeError};
 use crate::domain::Product;
 
@@ -100,7 +101,18 @@ pub fn restore_partition(
             let Some(message) = consumer.poll(Duration::from_millis(100)) else {
                 continue;
             };
-            let message = message.map_err(kafka)?;
+            let message = match message {
+                Ok(message) => message,
+                // A broker going away (restart, leader move) surfaces here as an event; the
+                // reader reconnects by itself, and the deadline bounds the wait (a fatal exit
+                // on it made every replica restart on a broker restart: found by
+                // `scripts/chaos`).
+                Err(e) if matches!(classify(&e), ErrorClass::Retriable) => {
+                    tracing::warn!(topic, partition, error = %e, "transient error while restoring; retrying");
+                    continue;
+                }
+                Err(e) => return Err(kafka(e)),
+            };
             records += 1;
             let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
                 tracing::warn!(
