@@ -107,25 +107,23 @@ pub fn classify(problem: &str) -> Violation {
 }
 
 impl Report {
-    /// Counts `problems` into the violation fields and keeps the first `keep` sentences.
-    pub fn add_problems(&mut self, problems: &[String], keep: usize) {
+    /// Counts `problems` into the violation fields and keeps the first `per_kind` sentences of
+    /// each kind (so that a flood of one kind does not hide the others).
+    pub fn add_problems(&mut self, problems: &[String], per_kind: usize) {
         for p in problems {
-            match classify(p) {
-                Violation::Lost => self.lost += 1,
-                Violation::Duplicated => self.duplicated += 1,
-                Violation::Order => self.order_violations += 1,
-                Violation::State => self.state_mismatches += 1,
-                Violation::Dlq => self.dlq_violations += 1,
-                Violation::Other => self.other_violations += 1,
+            let count = match classify(p) {
+                Violation::Lost => &mut self.lost,
+                Violation::Duplicated => &mut self.duplicated,
+                Violation::Order => &mut self.order_violations,
+                Violation::State => &mut self.state_mismatches,
+                Violation::Dlq => &mut self.dlq_violations,
+                Violation::Other => &mut self.other_violations,
+            };
+            *count += 1;
+            if *count <= per_kind {
+                self.problems.push(p.chars().take(600).collect());
             }
         }
-        let room = keep.saturating_sub(self.problems.len());
-        self.problems.extend(
-            problems
-                .iter()
-                .take(room)
-                .map(|p| p.chars().take(600).collect()),
-        );
     }
 
     /// Decides pass/fail (see the module docs); returns why it failed.

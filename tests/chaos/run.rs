@@ -232,7 +232,7 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
             .count();
     report.crashes = pool.crashes();
     report.worker_exits = pool.exits.clone();
-    report.add_problems(&findings, 60);
+    report.add_problems(&findings, 10);
     report.decide(profile);
     report
 }
