@@ -149,6 +149,7 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
     }
     let producer = load.finish().await;
     let sent = producer.sent().to_vec();
+    write_acked(&sent);
     log(
         started,
         format!(
@@ -241,4 +242,28 @@ fn id_of(at: &crate::support::Position) -> String {
     at.message_id
         .map(|id| id.to_string())
         .unwrap_or_else(|| format!("no-id@{}:{}", at.partition, at.offset))
+}
+
+/// The seed producer's log: every acknowledged record, one line each (`partition offset
+/// message-id kind`), next to the report.
+fn write_acked(sent: &[crate::support::Sent]) {
+    let Ok(report) = std::env::var("CHAOS_REPORT") else {
+        return;
+    };
+    let path = std::path::Path::new(&report).with_file_name("acked.log");
+    let lines: String = sent
+        .iter()
+        .map(|s| {
+            let kind = match &s.kind {
+                SentKind::Command { command, .. } => command.type_name().to_owned(),
+                SentKind::Invalid { .. } => "invalid".to_owned(),
+                SentKind::Poison { reason } => format!("poison:{reason}"),
+            };
+            let id = s.id.map(|i| i.to_string()).unwrap_or_default();
+            format!("{} {} {id} {kind}\n", s.partition, s.offset)
+        })
+        .collect();
+    if let Err(e) = std::fs::write(&path, lines) {
+        eprintln!("chaos: could not write {}: {e}", path.display());
+    }
 }
