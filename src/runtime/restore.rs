@@ -48,7 +48,7 @@ pub enum RestoreError {
         #[source]
         source: DecodeError,
     },
-    #[error("changelog {topic}[{partition}] not restored to offset {end} within {timeout:?}")]
+    #[error("changelog {topic}[{partition}]: no progress towards offset {end} for {timeout:?}")]
     Timeout {
         topic: String,
         partition: i32,
@@ -88,7 +88,10 @@ pub fn restore_partition(
             .add_partition_offset(topic, partition, Offset::Beginning)
             .map_err(kafka)?;
         consumer.assign(&assignment).map_err(kafka)?;
-        let deadline = started + timeout;
+        // `timeout` bounds a wait without progress (an open transaction holding the last
+        // stable offset back), not the whole read: a long changelog takes as long as it takes
+        // (a fixed bound made replicas crash-loop on a grown changelog: found by scripts/chaos).
+        let mut deadline = started + timeout;
         while position(&consumer, topic, partition) < end {
             if Instant::now() >= deadline {
                 return Err(RestoreError::Timeout {
@@ -114,6 +117,7 @@ pub fn restore_partition(
                 Err(e) => return Err(kafka(e)),
             };
             records += 1;
+            deadline = Instant::now() + timeout;
             let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
                 tracing::warn!(
                     topic,

@@ -127,7 +127,7 @@ impl Profile {
             "long" => Some(Profile {
                 commands: 100_000,
                 rate: 100,
-                faults: 60,
+                faults: 50,
                 per_kind: 5,
                 corpus: 20_000,
                 ..base
