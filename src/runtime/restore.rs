@@ -19,6 +19,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::errors::{classify, ErrorClass};
 use crate::adapters::codec::{Codec, DecodeError};
 use crate::domain::Product;
 
@@ -48,7 +49,7 @@ pub enum RestoreError {
         #[source]
         source: DecodeError,
     },
-    #[error("changelog {topic}[{partition}] not restored to offset {end} within {timeout:?}")]
+    #[error("changelog {topic}[{partition}]: no progress towards offset {end} for {timeout:?}")]
     Timeout {
         topic: String,
         partition: i32,
@@ -90,7 +91,10 @@ pub fn restore_partition(
             .add_partition_offset(topic, partition, Offset::Beginning)
             .map_err(kafka)?;
         consumer.assign(&assignment).map_err(kafka)?;
-        let deadline = started + timeout;
+        // `timeout` bounds a wait without progress (an open transaction holding the last
+        // stable offset back), not the whole read: a long changelog takes as long as it takes
+        // (a fixed bound made replicas crash-loop on a grown changelog: found by scripts/chaos).
+        let mut deadline = started + timeout;
         loop {
             if Instant::now() >= deadline {
                 return Err(RestoreError::Timeout {
@@ -110,9 +114,17 @@ pub fn restore_partition(
                     }
                     continue;
                 }
+                // A broker going away (restart, leader move) surfaces here as an event; the
+                // reader reconnects by itself, and the deadline bounds the wait (a fatal exit on
+                // it made every replica restart on a broker restart: found by scripts/chaos).
+                Some(Err(e)) if matches!(classify(&e), ErrorClass::Retriable) => {
+                    tracing::warn!(topic, partition, error = %e, "transient error while restoring; retrying");
+                    continue;
+                }
                 Some(Err(e)) => return Err(kafka(e)),
             };
             records += 1;
+            deadline = Instant::now() + timeout;
             let offset = message.offset();
             match message.key().and_then(|k| std::str::from_utf8(k).ok()) {
                 None => tracing::warn!(

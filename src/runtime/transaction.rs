@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::producer::{BaseProducer, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::TopicPartitionList;
@@ -173,7 +173,15 @@ impl<'p, P: Producer> Transactions<'p, P> {
 
     /// Aborts the open transaction; everything produced in it becomes invisible to
     /// read_committed readers.
+    ///
+    /// librdkafka's abort flushes the outstanding messages first, but rust-rdkafka's
+    /// `abort_transaction` (unlike its `commit_transaction`) serves no delivery reports
+    /// meanwhile: with a message still awaiting its report the abort would block forever
+    /// (found by `scripts/chaos`). So: purge what was not sent yet, and serve the reports of
+    /// what is in flight (they end within `message.timeout.ms`), then abort.
     pub fn abort(&self) -> Result<(), TxnError> {
+        self.producer.purge(PurgeConfig::default().queue());
+        let _ = self.producer.flush(Timeout::Never);
         with_retries("abort_transaction", &self.policy, || {
             self.producer.abort_transaction(Timeout::Never)
         })

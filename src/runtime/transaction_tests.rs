@@ -186,3 +186,27 @@ fn illegal_generation_on_offset_commit_aborts_the_batch() {
     txn.commit(&rdkafka::TopicPartitionList::new(), None)
         .expect("commit after the abort");
 }
+
+#[test]
+fn abort_returns_while_a_delivery_report_is_unserved() {
+    // rust-rdkafka's abort_transaction does not serve delivery reports; a delivered message
+    // whose report nobody polled used to block the abort forever (found by scripts/chaos).
+    let (_mock, producer) = setup();
+    let txn = Transactions::new(&producer, fast_policy());
+    txn.init(Duration::from_secs(10)).expect("init");
+    txn.begin().expect("begin");
+    producer
+        .send(BaseRecord::to(TOPIC).key("k").payload("v"))
+        .map_err(|(e, _)| e)
+        .expect("enqueue");
+    std::thread::sleep(Duration::from_millis(500)); // delivered; nobody polls its report
+    let (done, returned) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = Transactions::new(&producer, fast_policy()).abort();
+        let _ = done.send(result.map_err(|e| e.to_string()));
+    });
+    let result = returned
+        .recv_timeout(Duration::from_secs(20))
+        .expect("abort_transaction returned within 20 s");
+    assert!(result.is_ok(), "{result:?}");
+}

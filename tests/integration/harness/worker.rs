@@ -310,6 +310,12 @@ impl Worker {
         }
     }
 
+    /// Sends `signal` (`TERM`, `STOP`, `CONT`, ...) without waiting for anything.
+    #[allow(dead_code)] // used by the chaos runner (tests/chaos), which compiles this harness
+    pub fn signal(&mut self, signal: &str) {
+        send_signal(self.pid, signal);
+    }
+
     /// SIGSTOP: the process freezes (no heartbeats, no I/O) until [`Worker::resume`].
     pub fn pause(&mut self) {
         self.assert_running();

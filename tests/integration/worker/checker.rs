@@ -30,7 +30,7 @@ use allocation_worker::domain::{Command, Event, MessageId, Product};
 use allocation_worker::service_layer::{Disposition, ViewUpdate};
 
 use super::replay::{replay, Expected};
-use super::support::{Observed, Position, Sent, SentKind};
+use super::support::{Observed, ObservedEvent, Position, Sent, SentKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Channel {
@@ -324,6 +324,17 @@ pub fn problems(
     }
     let mut reported = HashSet::new();
     let mut reported_allocates = HashSet::new();
+    // Indexes (the chaos runner checks tens of thousands of inputs).
+    let mut first_outcome = HashMap::new();
+    for (id, outcome) in &expected.outcomes {
+        first_outcome.entry(*id).or_insert(outcome);
+    }
+    let mut events_by_cause: HashMap<MessageId, Vec<&ObservedEvent>> = HashMap::new();
+    for e in &observed.events {
+        if let Some(c) = e.at.causation_id {
+            events_by_cause.entry(c).or_default().push(e);
+        }
+    }
     for s in sent {
         let (Some(id), SentKind::Command { command, .. }) = (s.id, &s.kind) else {
             continue;
@@ -338,12 +349,13 @@ pub fn problems(
             ));
         }
         if let Command::Allocate(a) = command {
-            let first_delivery = expected.outcomes_of(id).next();
+            let first_delivery = first_outcome.get(&id);
             if first_delivery.is_some_and(|o| o.disposition != Disposition::Duplicate) {
-                let outcomes: Vec<String> = observed
-                    .events
+                let outcomes: Vec<String> = events_by_cause
+                    .get(&id)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
                     .iter()
-                    .filter(|e| e.at.causation_id == Some(id))
                     .filter(|e| {
                         matches!(
                             &e.event,
@@ -510,17 +522,25 @@ pub fn problems(
 
     // 6–7. Invalid commands and poison records.
     let mut dlq_used = vec![false; observed.dlq.len()];
+    let mut obs_by_cause: HashMap<MessageId, Vec<&Record>> = HashMap::new();
+    for r in &obs {
+        if let Some(c) = r.causation {
+            obs_by_cause.entry(c).or_default().push(r);
+        }
+    }
+    let mut dlq_by_source: HashMap<(Option<i32>, Option<i64>), Vec<usize>> = HashMap::new();
+    for (i, d) in observed.dlq.iter().enumerate() {
+        dlq_by_source
+            .entry((d.source_partition, d.source_offset))
+            .or_default()
+            .push(i);
+    }
     for (&id, s) in &others {
-        let caused: Vec<&Record> = obs.iter().filter(|r| r.causation == Some(id)).collect();
-        let from_source: Vec<usize> = observed
-            .dlq
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| {
-                d.source_partition == Some(s.partition) && d.source_offset == Some(s.offset)
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let caused: Vec<&Record> = obs_by_cause.get(&id).cloned().unwrap_or_default();
+        let from_source: Vec<usize> = dlq_by_source
+            .get(&(Some(s.partition), Some(s.offset)))
+            .cloned()
+            .unwrap_or_default();
         for &i in &from_source {
             dlq_used[i] = true;
         }

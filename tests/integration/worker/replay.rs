@@ -28,16 +28,6 @@ pub struct Expected {
     pub view: ViewFold,
 }
 
-impl Expected {
-    /// The outcomes of deliveries of message `id`.
-    pub fn outcomes_of(&self, id: MessageId) -> impl Iterator<Item = &Outcome> {
-        self.outcomes
-            .iter()
-            .filter(move |(i, _)| *i == id)
-            .map(|(_, o)| o)
-    }
-}
-
 /// Replays every valid command of `sent` (see the module docs).
 pub fn replay(sent: &[Sent]) -> Expected {
     let mut ordered: Vec<&Sent> = sent.iter().collect();

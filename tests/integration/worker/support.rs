@@ -196,6 +196,30 @@ impl CommandProducer {
         meta.message_id
     }
 
+    /// Sends a raw record (`None`: a null value) with a fresh envelope, expected to be
+    /// dead-lettered with `reason`.
+    #[allow(dead_code)] // used by the chaos runner's corpus (tests/chaos)
+    pub async fn poison_raw(
+        &mut self,
+        key: &str,
+        payload: Option<Vec<u8>>,
+        reason: &str,
+    ) -> MessageId {
+        let meta = Self::meta(RecordType::Allocate);
+        let kind = SentKind::Poison {
+            reason: reason.into(),
+        };
+        self.enqueue(
+            key.into(),
+            payload,
+            meta.to_headers(),
+            Some(meta.message_id),
+            kind,
+        )
+        .await;
+        meta.message_id
+    }
+
     async fn enqueue(
         &mut self,
         key: String,

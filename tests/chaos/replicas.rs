@@ -1,0 +1,241 @@
+//! The worker replicas of a chaos run: a pool of `allocation-worker run` processes in one
+//! consumer group, kept at its target size. A replica that exits is restarted with the same
+//! transactional id (a pod restarted by its StatefulSet); every exit is recorded, and marked
+//! expected when an injected fault explains it (a kill, a SIGTERM, a freeze that got the
+//! replica fenced, a broker or registry outage shortly before). A frozen (SIGSTOPped) replica
+//! is left alone until it is resumed; a replica being removed is not restarted.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::worker::{spawn_worker, Names, Worker, WorkerSpec};
+use crate::report::ExitRecord;
+use crate::workload::Rng;
+
+/// Session timeout of every replica (the broker's minimum is 6 s).
+pub const SESSION_TIMEOUT_MS: u64 = 6_000;
+/// Transaction timeout of every replica: a stall longer than this gets the transaction aborted.
+pub const TRANSACTION_TIMEOUT_MS: u64 = 10_000;
+/// How long after a fault an exit still counts as caused by it.
+const BLAST_RADIUS: Duration = Duration::from_secs(60);
+/// Least time between two restarts of one replica.
+const RESTART_BACKOFF: Duration = Duration::from_secs(2);
+
+struct Replica {
+    index: u32,
+    worker: Worker,
+    frozen: bool,
+    retiring: bool,
+    excused_until: Option<Instant>,
+    exited_at: Option<Instant>,
+}
+
+/// The replicas (see the module docs).
+pub struct Pool {
+    names: Names,
+    replicas: Vec<Replica>,
+    next_index: u32,
+    started: Instant,
+    cluster_fault_until: Option<Instant>,
+    pub exits: Vec<ExitRecord>,
+    pub spawned: usize,
+}
+
+fn spec(names: &Names, index: u32) -> WorkerSpec {
+    WorkerSpec::new(names, index)
+        .session_timeout_ms(SESSION_TIMEOUT_MS)
+        .transaction_timeout_ms(TRANSACTION_TIMEOUT_MS)
+        .shutdown_timeout_ms(15_000)
+}
+
+impl Pool {
+    /// Starts `count` replicas.
+    pub async fn start(names: &Names, count: usize, started: Instant) -> Self {
+        let mut pool = Pool {
+            names: names.clone(),
+            replicas: Vec::new(),
+            next_index: 0,
+            started,
+            cluster_fault_until: None,
+            exits: Vec::new(),
+            spawned: 0,
+        };
+        for _ in 0..count {
+            pool.add().await;
+        }
+        pool
+    }
+
+    /// Adds a replica with a new transactional id; returns its label.
+    pub async fn add(&mut self) -> String {
+        let index = self.next_index;
+        self.next_index += 1;
+        let worker = spawn_worker(&spec(&self.names, index)).await;
+        self.spawned += 1;
+        self.replicas.push(Replica {
+            index,
+            worker,
+            frozen: false,
+            retiring: false,
+            excused_until: None,
+            exited_at: None,
+        });
+        format!("w{index}")
+    }
+
+    /// Replicas that run (not frozen, not retiring, not exited).
+    pub fn alive(&mut self) -> Vec<u32> {
+        self.replicas
+            .iter_mut()
+            .filter(|r| !r.frozen && !r.retiring)
+            .filter_map(|r| r.worker.try_exit().is_none().then_some(r.index))
+            .collect()
+    }
+
+    /// How many replicas the pool keeps (running or about to be restarted).
+    pub fn size(&self) -> usize {
+        self.replicas.iter().filter(|r| !r.retiring).count()
+    }
+
+    fn get(&mut self, index: u32) -> Option<&mut Replica> {
+        self.replicas.iter_mut().find(|r| r.index == index)
+    }
+
+    /// A random running replica, when at least `min_alive` run.
+    pub fn pick(&mut self, rng: &mut Rng, min_alive: usize) -> Option<u32> {
+        let alive = self.alive();
+        (alive.len() >= min_alive).then(|| *rng.pick(&alive))
+    }
+
+    /// Exits in the next minute are explained by a cluster fault (broker, registry).
+    pub fn cluster_fault(&mut self) {
+        self.cluster_fault_until = Some(Instant::now() + BLAST_RADIUS);
+    }
+
+    fn excuse(&mut self, index: u32) {
+        if let Some(r) = self.get(index) {
+            r.excused_until = Some(Instant::now() + BLAST_RADIUS);
+        }
+    }
+
+    /// SIGKILL (the supervisor restarts it).
+    pub fn kill(&mut self, index: u32) {
+        self.excuse(index);
+        if let Some(r) = self.get(index) {
+            r.worker.kill();
+        }
+    }
+
+    /// SIGTERM; waits (supervising the others) up to 25 s for the exit, then SIGKILLs.
+    /// `retire`: remove the replica instead of restarting it. Returns the exit status.
+    pub async fn terminate(&mut self, index: u32, retire: bool) -> String {
+        self.excuse(index);
+        let Some(r) = self.get(index) else {
+            return "gone".into();
+        };
+        r.retiring = retire;
+        r.worker.signal("TERM");
+        let sent = Instant::now();
+        loop {
+            let r = self.get(index).expect("replica");
+            if let Some(status) = r.worker.try_exit() {
+                let status = format!("{status} after {:.1}s", sent.elapsed().as_secs_f64());
+                if retire {
+                    self.supervise().await;
+                    self.replicas.retain(|r| r.index != index);
+                }
+                return status;
+            }
+            if sent.elapsed() > Duration::from_secs(25) {
+                r.worker.kill();
+                return "did not exit within 25 s of SIGTERM: killed".into();
+            }
+            self.sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGSTOP for `how_long` (supervising the others), then SIGCONT.
+    pub async fn freeze(&mut self, index: u32, how_long: Duration) {
+        self.excuse(index);
+        if let Some(r) = self.get(index) {
+            r.frozen = true;
+            r.worker.signal("STOP");
+        }
+        self.sleep(how_long).await;
+        if let Some(r) = self.get(index) {
+            r.worker.signal("CONT");
+            r.frozen = false;
+        }
+        self.excuse(index);
+    }
+
+    /// Sleeps `how_long` in small steps, restarting exited replicas on the way.
+    pub async fn sleep(&mut self, how_long: Duration) {
+        let until = Instant::now() + how_long;
+        loop {
+            self.supervise().await;
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            tokio::time::sleep(left.min(Duration::from_millis(250))).await;
+        }
+    }
+
+    /// Records exits and restarts exited replicas (not frozen or retiring ones).
+    pub async fn supervise(&mut self) {
+        let now = Instant::now();
+        let cluster = self.cluster_fault_until.is_some_and(|t| t > now);
+        let mut restart = Vec::new();
+        for r in &mut self.replicas {
+            if r.frozen {
+                continue;
+            }
+            let Some(status) = r.worker.try_exit() else {
+                continue;
+            };
+            if r.exited_at.is_none() {
+                r.exited_at = Some(now);
+                let excused = r.excused_until.is_some_and(|t| t > now);
+                self.exits.push(ExitRecord {
+                    at_s: self.started.elapsed().as_secs_f64(),
+                    replica: format!("w{}", r.index),
+                    status: status.to_string(),
+                    expected: r.retiring || excused || (cluster && status.code() == Some(1)),
+                    log: r.worker.log_tail(3),
+                });
+            }
+            if !r.retiring && r.exited_at.is_some_and(|t| now - t >= RESTART_BACKOFF) {
+                restart.push(r.index);
+            }
+        }
+        for index in restart {
+            let worker = spawn_worker(&spec(&self.names, index)).await;
+            self.spawned += 1;
+            if let Some(r) = self.get(index) {
+                r.worker = worker;
+                r.exited_at = None;
+            }
+        }
+    }
+
+    /// Unexplained exits so far.
+    pub fn crashes(&self) -> usize {
+        self.exits.iter().filter(|e| !e.expected).count()
+    }
+
+    /// SIGTERMs every replica (waits for each) at the end of the run.
+    pub async fn stop_all(&mut self) {
+        let indices: Vec<u32> = self.replicas.iter().map(|r| r.index).collect();
+        for index in indices {
+            if let Some(r) = self.get(index) {
+                if r.frozen {
+                    r.worker.signal("CONT");
+                    r.frozen = false;
+                }
+                if r.worker.try_exit().is_none() {
+                    self.terminate(index, true).await;
+                }
+            }
+        }
+    }
+}
