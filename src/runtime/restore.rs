@@ -1,14 +1,18 @@
-//! Restoring one partition's aggregates from the changelog before any of its records is
-//! processed.
+//! Restoring the aggregates of newly assigned command partitions from the changelog before any
+//! of their records is processed.
 //!
-//! The end of the restore is the changelog partition's *high watermark* as a read_uncommitted
-//! client sees it; the reader itself is read_committed, so it skips aborted snapshots and
-//! transaction markers, and it has caught up when its position reaches that mark. (A
-//! read_committed client reports the last stable offset instead, which may sit below
-//! snapshots written by a transaction that is still open: waiting for the position to pass the
-//! high watermark makes the restore wait until such a transaction is resolved.) Tombstones
-//! delete. Only the latest value of each key is decoded (superseded snapshots stay bytes).
-//! The reader `assign`s its partition; it never joins the group.
+//! One rebalance's partitions are restored together by ONE reader that `assign`s all of them
+//! (it never joins the group), so the fixed cost of a client — connecting,
+//! metadata, the first fetch — is paid once per rebalance, not once per partition.
+//!
+//! The end of each partition's restore is its *high watermark* as a read_uncommitted client
+//! sees it (one such client, all partitions); the reader itself is read_committed, so it skips
+//! aborted snapshots and transaction markers, and a partition has caught up when the reader's
+//! position reaches that mark. (A read_committed client reports the last stable offset
+//! instead, which may sit below snapshots written by a transaction that is still open: waiting
+//! for the position to pass the high watermark makes the restore wait until such a transaction
+//! is resolved.) Tombstones delete. Only the latest value of each key is decoded (superseded
+//! snapshots stay bytes).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -23,12 +27,14 @@ use super::errors::{classify, ErrorClass};
 use crate::adapters::codec::{Codec, DecodeError};
 use crate::domain::Product;
 
-/// The restored aggregates of one partition, by sku, and what it took.
+/// The restored aggregates of a set of partitions, by partition and sku, and what it took.
 #[derive(Debug)]
 pub struct Restored {
-    pub products: HashMap<String, Product>,
-    /// Changelog records read (snapshots and tombstones).
+    /// Every requested partition, with its aggregates by sku (empty when it has none).
+    pub partitions: Vec<(i32, HashMap<String, Product>)>,
+    /// Changelog records read (snapshots and tombstones), all partitions.
     pub records: u64,
+    /// Wall-clock time of the whole restore (all partitions, read together).
     pub elapsed: Duration,
 }
 
@@ -49,7 +55,7 @@ pub enum RestoreError {
         #[source]
         source: DecodeError,
     },
-    #[error("changelog {topic}[{partition}]: no progress towards offset {end} for {timeout:?}")]
+    #[error("changelog {topic}[{partition}] no progress towards offset {end} for {timeout:?}")]
     Timeout {
         topic: String,
         partition: i32,
@@ -58,155 +64,229 @@ pub enum RestoreError {
     },
 }
 
-/// Reads changelog partition `partition` of `topic` from the beginning to its end.
+/// What is known of one partition while it is read.
+struct Progress {
+    partition: i32,
+    /// The high watermark: the restore of this partition ends there.
+    end: i64,
+    done: bool,
+    /// The latest value per key, still encoded: a superseded snapshot is never decoded (the
+    /// changelog is compacted; only the last value of a key carries information).
+    latest: HashMap<String, (i64, Vec<u8>)>,
+}
+
+/// Reads changelog partitions `partitions` of `topic` from the beginning to their ends, with
+/// one reader for all of them.
 ///
 /// Blocking: call it from the worker's processing thread; `rt` runs the codec's (cached)
 /// registry look-ups.
-pub fn restore_partition(
+pub fn restore_partitions(
     base: &ClientConfig,
     topic: &str,
-    partition: i32,
+    partitions: &[i32],
     codec: &Codec,
     rt: &tokio::runtime::Handle,
     timeout: Duration,
 ) -> Result<Restored, RestoreError> {
     let started = Instant::now();
-    let kafka = |source| RestoreError::Kafka {
-        topic: topic.to_owned(),
-        partition,
-        source,
+    let first = partitions.first().copied().unwrap_or(0);
+    let kafka = |partition: i32| {
+        move |source| RestoreError::Kafka {
+            topic: topic.to_owned(),
+            partition,
+            source,
+        }
     };
-    let end = high_watermark(base, topic, partition, timeout).map_err(kafka)?;
-
-    // The latest value per key, still encoded: a superseded snapshot is never decoded (the
-    // changelog is compacted; only the last value of a key carries information).
-    let mut latest: HashMap<String, (i64, Vec<u8>)> = HashMap::new();
+    let mut progress = Vec::with_capacity(partitions.len());
+    if !partitions.is_empty() {
+        // No group id: a watermark client needs none, and without one librdkafka starts no
+        // group machinery for it.
+        let mut config = reader_config(base, "read_uncommitted");
+        config.remove("group.id");
+        let watermarks: BaseConsumer = config.create().map_err(kafka(first))?;
+        for &partition in partitions {
+            let (_, end) = watermarks
+                .fetch_watermarks(topic, partition, timeout)
+                .map_err(kafka(partition))?;
+            progress.push(Progress {
+                partition,
+                end,
+                done: end <= 0,
+                latest: HashMap::new(),
+            });
+        }
+    }
+    let watermarked = started.elapsed();
     let mut records = 0;
-    if end > 0 {
-        let consumer: BaseConsumer = reader_config(base, "read_committed")
-            .create()
-            .map_err(kafka)?;
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .map_err(kafka)?;
-        consumer.assign(&assignment).map_err(kafka)?;
-        // `timeout` bounds a wait without progress (an open transaction holding the last
-        // stable offset back), not the whole read: a long changelog takes as long as it takes
-        // (a fixed bound made replicas crash-loop on a grown changelog: found by scripts/chaos).
-        let mut deadline = started + timeout;
-        loop {
-            if Instant::now() >= deadline {
-                return Err(RestoreError::Timeout {
-                    topic: topic.to_owned(),
-                    partition,
-                    end,
-                    timeout,
-                });
-            }
-            let message = match consumer.poll(Duration::from_millis(20)) {
-                Some(Ok(message)) => message,
-                // Nothing yet, or only transaction markers left: done once the position has
-                // reached the end.
-                None => {
-                    if position(&consumer, topic, partition) >= end {
-                        break;
-                    }
-                    continue;
+    if progress.iter().any(|p| !p.done) {
+        records = read(base, topic, &mut progress, started + timeout, timeout)?;
+    }
+    let read_at = started.elapsed();
+    let mut restored = Vec::with_capacity(progress.len());
+    for p in progress {
+        let mut products = HashMap::with_capacity(p.latest.len());
+        for (key, (offset, payload)) in p.latest {
+            match rt.block_on(codec.decode_snapshot(Some(&payload))) {
+                Ok(Some(product)) => {
+                    products.insert(key, product);
                 }
-                // A broker going away (restart, leader move) surfaces here as an event; the
-                // reader reconnects by itself, and the deadline bounds the wait (a fatal exit on
-                // it made every replica restart on a broker restart: found by scripts/chaos).
-                Some(Err(e)) if matches!(classify(&e), ErrorClass::Retriable) => {
-                    tracing::warn!(topic, partition, error = %e, "transient error while restoring; retrying");
-                    continue;
+                Ok(None) => {}
+                Err(source) => {
+                    return Err(RestoreError::Decode {
+                        topic: topic.to_owned(),
+                        partition: p.partition,
+                        offset,
+                        source,
+                    })
                 }
-                Some(Err(e)) => return Err(kafka(e)),
-            };
-            records += 1;
-            deadline = Instant::now() + timeout;
-            let offset = message.offset();
-            match message.key().and_then(|k| std::str::from_utf8(k).ok()) {
-                None => tracing::warn!(
-                    topic,
-                    partition,
-                    offset,
-                    "changelog record without a UTF-8 key; skipped"
-                ),
-                Some(key) => match message.payload() {
-                    Some(payload) => {
-                        latest.insert(key.to_owned(), (offset, payload.to_vec()));
-                    }
-                    None => {
-                        latest.remove(key);
-                    }
-                },
-            }
-            if offset + 1 >= end {
-                break;
             }
         }
+        restored.push((p.partition, products));
     }
-    let mut products = HashMap::with_capacity(latest.len());
-    for (key, (offset, payload)) in latest {
-        match rt.block_on(codec.decode_snapshot(Some(&payload))) {
-            Ok(Some(product)) => {
-                products.insert(key, product);
-            }
-            Ok(None) => {}
-            Err(source) => {
-                return Err(RestoreError::Decode {
-                    topic: topic.to_owned(),
-                    partition,
-                    offset,
-                    source,
-                })
-            }
-        }
-    }
+    tracing::debug!(
+        topic,
+        records,
+        watermarks_ms = watermarked.as_millis() as u64,
+        read_ms = (read_at - watermarked).as_millis() as u64,
+        decode_ms = (started.elapsed() - read_at).as_millis() as u64,
+        "changelog read"
+    );
     Ok(Restored {
-        products,
+        partitions: restored,
         records,
         elapsed: started.elapsed(),
     })
 }
 
+/// Reads every partition of `progress` that is not done up to its end; returns the records read.
+fn read(
+    base: &ClientConfig,
+    topic: &str,
+    progress: &mut [Progress],
+    mut deadline: Instant,
+    timeout: Duration,
+) -> Result<u64, RestoreError> {
+    let first = progress.first().map(|p| p.partition).unwrap_or(0);
+    let kafka = |partition: i32| {
+        move |source| RestoreError::Kafka {
+            topic: topic.to_owned(),
+            partition,
+            source,
+        }
+    };
+    let consumer: BaseConsumer = reader_config(base, "read_committed")
+        .create()
+        .map_err(kafka(first))?;
+    let mut assignment = TopicPartitionList::new();
+    for p in progress.iter().filter(|p| !p.done) {
+        assignment
+            .add_partition_offset(topic, p.partition, Offset::Beginning)
+            .map_err(kafka(p.partition))?;
+    }
+    consumer.assign(&assignment).map_err(kafka(first))?;
+    let index: HashMap<i32, usize> = progress
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.partition, i))
+        .collect();
+    let mut remaining = progress.iter().filter(|p| !p.done).count();
+    let mut records = 0;
+    while remaining > 0 {
+        if Instant::now() >= deadline {
+            let p = progress.iter().find(|p| !p.done).unwrap_or(&progress[0]);
+            return Err(RestoreError::Timeout {
+                topic: topic.to_owned(),
+                partition: p.partition,
+                end: p.end,
+                timeout,
+            });
+        }
+        let message = match consumer.poll(Duration::from_millis(20)) {
+            Some(Ok(message)) => message,
+            // Nothing yet, or only transaction markers left: a partition is done once the
+            // reader's position has reached its end.
+            None => {
+                let positions = consumer.position().map_err(kafka(first))?;
+                for p in progress.iter_mut().filter(|p| !p.done) {
+                    let position = positions
+                        .find_partition(topic, p.partition)
+                        .and_then(|e| match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        })
+                        .unwrap_or(0);
+                    if position >= p.end {
+                        p.done = true;
+                        remaining -= 1;
+                    }
+                }
+                continue;
+            }
+            // A broker going away (restart, leader move) surfaces here as an event; the reader
+            // reconnects by itself, and the deadline bounds the wait (a fatal exit on it made
+            // every replica restart on a broker restart: found by scripts/chaos).
+            Some(Err(e)) if matches!(classify(&e), ErrorClass::Retriable) => {
+                tracing::warn!(topic, error = %e, "transient error while restoring; retrying");
+                continue;
+            }
+            Some(Err(e)) => return Err(kafka(first)(e)),
+        };
+        let Some(p) = index.get(&message.partition()).map(|&i| &mut progress[i]) else {
+            continue;
+        };
+        let offset = message.offset();
+        // A partition already read to its end: later records are not part of this restore.
+        if p.done || offset >= p.end {
+            continue;
+        }
+        records += 1;
+        // `timeout` bounds a wait without progress (an open transaction holding the last
+        // stable offset back), not the whole read: a long changelog takes as long as it takes
+        // (a fixed bound made replicas crash-loop on a grown changelog: found by scripts/chaos).
+        deadline = Instant::now() + timeout;
+        match message.key().and_then(|k| std::str::from_utf8(k).ok()) {
+            None => tracing::warn!(
+                topic,
+                partition = p.partition,
+                offset,
+                "changelog record without a UTF-8 key; skipped"
+            ),
+            Some(key) => match message.payload() {
+                Some(payload) => match p.latest.get_mut(key) {
+                    Some(slot) => {
+                        slot.0 = offset;
+                        slot.1.clear();
+                        slot.1.extend_from_slice(payload);
+                    }
+                    None => {
+                        p.latest.insert(key.to_owned(), (offset, payload.to_vec()));
+                    }
+                },
+                None => {
+                    p.latest.remove(key);
+                }
+            },
+        }
+        if offset + 1 >= p.end {
+            p.done = true;
+            remaining -= 1;
+        }
+    }
+    Ok(records)
+}
+
 fn reader_config(base: &ClientConfig, isolation: &str) -> ClientConfig {
     let mut config = base.clone();
-    // A group id is required by librdkafka even for assign-only consumers; it never joins.
+    // librdkafka's `assign` needs a group id even though the reader never joins the group.
     config
         .set("group.id", "allocation-worker-restore")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
-        // The fetch at the end of the partition (past the last transaction marker) does not
+        // The fetch at the end of a partition (past the last transaction marker) does not
         // wait the default 500 ms.
         .set("fetch.wait.max.ms", "10")
         .set("isolation.level", isolation)
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760");
     config
-}
-
-/// The high watermark as a read_uncommitted client sees it.
-fn high_watermark(
-    base: &ClientConfig,
-    topic: &str,
-    partition: i32,
-    timeout: Duration,
-) -> Result<i64, KafkaError> {
-    let consumer: BaseConsumer = reader_config(base, "read_uncommitted").create()?;
-    let (_, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
-    Ok(high)
-}
-
-fn position(consumer: &BaseConsumer, topic: &str, partition: i32) -> i64 {
-    consumer
-        .position()
-        .ok()
-        .and_then(|tpl| tpl.find_partition(topic, partition).map(|e| e.offset()))
-        .and_then(|offset| match offset {
-            Offset::Offset(o) => Some(o),
-            _ => None,
-        })
-        .unwrap_or(0)
 }

@@ -8,6 +8,7 @@
 //! at [`MAX_AVRO_ALLOCATION`] so a hostile length prefix cannot exhaust memory.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
@@ -120,21 +121,61 @@ pub fn decode_body(
     Ok(Decoded { schema_id, message })
 }
 
-/// Encodes a message as an Avro datum with this worker's schema of its record type.
-pub fn encode_body(
+/// This worker's schemas, resolved for writing once per process: a [`GenericDatumWriter`]
+/// resolves its schema's names (a walk with allocations) when built, which is not something to
+/// do for every record. The schemas are the embedded ones, so every [`SchemaCatalogue`] has the
+/// same; the first catalogue used provides them.
+fn writers(
+    catalogue: &SchemaCatalogue,
+) -> &'static HashMap<RecordType, GenericDatumWriter<'static>> {
+    static SCHEMAS: OnceLock<HashMap<RecordType, Schema>> = OnceLock::new();
+    static WRITERS: OnceLock<HashMap<RecordType, GenericDatumWriter<'static>>> = OnceLock::new();
+    WRITERS.get_or_init(|| {
+        let schemas = SCHEMAS.get_or_init(|| {
+            RecordType::ALL
+                .iter()
+                .map(|&r| (r, catalogue.schema(r).clone()))
+                .collect()
+        });
+        schemas
+            .iter()
+            // A schema that cannot be resolved is left out: `write_body` then reports its error.
+            .filter_map(|(&r, schema)| Some((r, GenericDatumWriter::builder(schema).build().ok()?)))
+            .collect()
+    })
+}
+
+/// Appends the Avro datum of `message` (this worker's schema of its record type) to `out`.
+fn write_body(
     catalogue: &SchemaCatalogue,
     message: &WireMessage,
-) -> Result<Vec<u8>, EncodeError> {
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let record = message.record_type();
     let avro = |e: apache_avro::Error| EncodeError::Avro {
         record,
         detail: e.to_string(),
     };
-    GenericDatumWriter::builder(catalogue.schema(record))
-        .build()
-        .map_err(avro)?
-        .write_value_to_vec(message.to_value())
-        .map_err(avro)
+    let value = message.to_value();
+    match writers(catalogue).get(&record) {
+        Some(writer) => writer.write_value_ref(out, &value).map_err(avro)?,
+        None => GenericDatumWriter::builder(catalogue.schema(record))
+            .build()
+            .map_err(avro)?
+            .write_value_ref(out, &value)
+            .map_err(avro)?,
+    };
+    Ok(())
+}
+
+/// Encodes a message as an Avro datum with this worker's schema of its record type.
+pub fn encode_body(
+    catalogue: &SchemaCatalogue,
+    message: &WireMessage,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::new();
+    write_body(catalogue, message, &mut out)?;
+    Ok(out)
 }
 
 /// Writer schemas by registry id, resolved in advance.
@@ -181,11 +222,16 @@ pub fn decode_with(
     decode_body(catalogue, id, writer, body)
 }
 
-/// Encodes a message into a wire-format payload with schema id `schema_id`.
+/// Encodes a message into a wire-format payload with schema id `schema_id` (header and datum
+/// written into one buffer).
 pub fn encode_with(
     catalogue: &SchemaCatalogue,
     schema_id: u32,
     message: &WireMessage,
 ) -> Result<Vec<u8>, EncodeError> {
-    encode_body(catalogue, message).map(|body| frame(schema_id, &body))
+    let mut out = Vec::with_capacity(256);
+    out.push(MAGIC_BYTE);
+    out.extend_from_slice(&schema_id.to_be_bytes());
+    write_body(catalogue, message, &mut out)?;
+    Ok(out)
 }

@@ -145,6 +145,40 @@ mod domain_conversions {
         }
     }
 
+    #[test]
+    fn the_direct_snapshot_mapping_equals_the_serde_snapshot_form() {
+        use crate::domain::{MessageId, OrderLine, Product};
+        let sku = |t: &str| t.parse::<crate::domain::Sku>().unwrap();
+        let mut products = vec![Product::new(sku("EMPTY"))];
+        let mut p = Product::new(sku("LAMP"));
+        let eta = chrono::NaiveDate::from_ymd_opt(2031, 2, 3);
+        for (i, eta) in [None, eta, None].into_iter().enumerate() {
+            let reference = format!("b{i}").parse().unwrap();
+            let qty = crate::domain::Quantity::new(10 + i as i64).unwrap();
+            p.add_batch(reference, sku("LAMP"), qty, eta).unwrap();
+        }
+        for i in 0..20u32 {
+            let orderid = format!("o{i}").parse().unwrap();
+            let qty = crate::domain::Quantity::new(1 + i64::from(i % 3)).unwrap();
+            let _ = p.allocate(OrderLine::new(orderid, sku("LAMP"), qty));
+            p.record_applied(MessageId::from_uuid(uuid::Uuid::from_u128(
+                0x6f1c_2a4e_8f2b_4c1d_9a3e_2b7c_5d9e_0f11 + u128::from(i),
+            )));
+        }
+        products.push(p);
+        for example in examples() {
+            if let WireMessage::ProductSnapshot(s) = example {
+                products.push(to_product(s).unwrap());
+            }
+        }
+        for product in &products {
+            assert_eq!(
+                from_product(product).unwrap(),
+                from_product_via_serde(product).unwrap()
+            );
+        }
+    }
+
     fn invalid_field(result: Result<impl std::fmt::Debug, DecodeError>) -> &'static str {
         match result {
             Err(DecodeError::InvalidValue { field, .. }) => field,

@@ -70,7 +70,7 @@ pub fn render(out: &mut Exposition, m: &WorkerMetrics, lag: &ConsumerLag) {
     );
     out.histogram(
         "allocation_worker_restore_duration_seconds",
-        "Time to restore one command partition from the changelog.",
+        "Time to restore the command partitions one rebalance added (read together) from the changelog.",
         &m.restore_duration.snapshot(),
     );
     counter(

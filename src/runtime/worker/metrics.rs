@@ -31,7 +31,7 @@ pub struct WorkerMetrics {
     pub commit_latency: SecondsHistogram,
     /// Records per committed batch.
     pub batch_size: RecordsHistogram,
-    /// Time to restore one command partition from the changelog, seconds.
+    /// Time to restore the command partitions one rebalance added (read together), seconds.
     pub restore_duration: SecondsHistogram,
     by_type: Mutex<BTreeMap<String, u64>>,
     rejected_by_type: Mutex<BTreeMap<String, u64>>,

@@ -31,7 +31,7 @@ use crate::adapters::mapping::{dead_letter, default_partition, InboundRecord, In
 use crate::bootstrap::{self, WorkerBus};
 use crate::domain::{DomainError, OrderId, Sku};
 use crate::runtime::config::{Guarantee, WorkerSettings};
-use crate::runtime::restore::restore_partition;
+use crate::runtime::restore::restore_partitions;
 use crate::runtime::transaction::{RetryPolicy, Transactions};
 use crate::service_layer::InboundMessage;
 use crate::service_layer::{Envelope, Metadata, Outcome, ViewUpdate};
@@ -132,35 +132,40 @@ impl Engine {
             || self.batch_deadline().is_some_and(|d| Instant::now() >= d)
     }
 
-    /// Restores command partitions from the changelog (called on assignment).
+    /// Restores command partitions from the changelog (called on assignment), all of them
+    /// with one reader.
     pub(crate) fn restore(&mut self, partitions: &[i32]) -> Result<(), WorkerError> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
         let base = self.settings.client_base();
         let timeout = self.settings.transaction_timeout * 2 + Duration::from_secs(30);
-        for &p in partitions {
-            let restored = restore_partition(
-                &base,
-                &self.settings.topics.changelog,
-                p,
-                &self.codec,
-                &self.rt,
-                timeout,
-            )?;
+        let restored = restore_partitions(
+            &base,
+            &self.settings.topics.changelog,
+            partitions,
+            &self.codec,
+            &self.rt,
+            timeout,
+        )?;
+        let mut aggregates = 0;
+        for (p, products) in restored.partitions {
             let mut bus = bootstrap::worker()?;
-            let count = restored.products.len();
-            for product in restored.products.into_values() {
+            aggregates += products.len();
+            for product in products.into_values() {
                 bus.restore(product)?;
             }
             bus.commit_batch();
-            self.metrics.restored(restored.records, restored.elapsed);
-            tracing::info!(
-                partition = p,
-                aggregates = count,
-                records = restored.records,
-                elapsed_ms = restored.elapsed.as_millis() as u64,
-                "partition restored from the changelog"
-            );
             self.states.insert(p, bus);
         }
+        self.metrics.restored(restored.records, restored.elapsed);
+        tracing::info!(
+            ?partitions,
+            aggregates,
+            records = restored.records,
+            elapsed_ms = restored.elapsed.as_millis() as u64,
+            "partitions restored from the changelog"
+        );
         Ok(())
     }
 
