@@ -67,7 +67,7 @@ async fn chaos_run() {
     std::fs::write(&path, json).expect("write the report");
     eprintln!(
         "chaos: {} — {} faults {:?}; acked {} ({} commands); lost {}, duplicated {}, dlq {} (expected {}), \
-         order violations {}, state mismatches {}, hanging transactions {}, crashes {}; report {}",
+         order violations {}, state mismatches {}, hanging transactions {}, crashes {} (fenced exits {}); report {}",
         if report.pass { "PASS" } else { "FAIL" },
         report.faults_total,
         report.faults,
@@ -81,6 +81,7 @@ async fn chaos_run() {
         report.state_mismatches,
         report.hanging_transactions,
         report.crashes,
+        report.fenced_exits,
         path.display()
     );
     for p in report.problems.iter().take(20) {

@@ -16,6 +16,14 @@ pub const SESSION_TIMEOUT_MS: u64 = 6_000;
 /// Transaction timeout of every replica: a stall longer than this gets the transaction aborted.
 pub const TRANSACTION_TIMEOUT_MS: u64 = 10_000;
 /// How long after a fault an exit still counts as caused by it.
+/// What the worker prints when it exits on a fatal transactional-producer error
+/// (`src/runtime/worker`: fenced or unrecoverable producer → exit 1).
+const FENCED_EXIT: &str = "failed fatally (fenced or unrecoverable producer)";
+/// Whether an exit is the worker's documented exit on a fenced producer.
+fn is_fenced_exit(code: Option<i32>, log_tail: &str) -> bool {
+    code == Some(1) && log_tail.contains(FENCED_EXIT)
+}
+
 const BLAST_RADIUS: Duration = Duration::from_secs(60);
 /// Least time between two restarts of one replica.
 const RESTART_BACKOFF: Duration = Duration::from_secs(2);
@@ -196,12 +204,18 @@ impl Pool {
             if r.exited_at.is_none() {
                 r.exited_at = Some(now);
                 let excused = r.excused_until.is_some_and(|t| t > now);
+                let log = r.worker.log_tail(3);
+                let fenced = is_fenced_exit(status.code(), &log);
                 self.exits.push(ExitRecord {
                     at_s: self.started.elapsed().as_secs_f64(),
                     replica: format!("w{}", r.index),
                     status: status.to_string(),
-                    expected: r.retiring || excused || (cluster && status.code() == Some(1)),
-                    log: r.worker.log_tail(3),
+                    expected: r.retiring
+                        || excused
+                        || fenced
+                        || (cluster && status.code() == Some(1)),
+                    fenced,
+                    log,
                 });
             }
             if !r.retiring && r.exited_at.is_some_and(|t| now - t >= RESTART_BACKOFF) {
@@ -223,6 +237,11 @@ impl Pool {
         self.exits.iter().filter(|e| !e.expected).count()
     }
 
+    /// Exits on a fenced producer so far.
+    pub fn fenced_exits(&self) -> usize {
+        self.exits.iter().filter(|e| e.fenced).count()
+    }
+
     /// SIGTERMs every replica (waits for each) at the end of the run.
     pub async fn stop_all(&mut self) {
         let indices: Vec<u32> = self.replicas.iter().map(|r| r.index).collect();
@@ -237,5 +256,26 @@ impl Pool {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_exit_1_with_the_fenced_producer_error_is_a_fenced_exit() {
+        let fenced = "ERROR allocation_worker: worker stopped error=abort_transaction failed \
+                      fatally (fenced or unrecoverable producer): Transaction error: fenced";
+        assert!(is_fenced_exit(Some(1), fenced));
+        assert!(!is_fenced_exit(Some(101), fenced), "a panic is a crash");
+        assert!(
+            !is_fenced_exit(None, fenced),
+            "a signal is not the worker's own exit"
+        );
+        assert!(!is_fenced_exit(
+            Some(1),
+            "worker stopped error=restore failed"
+        ));
     }
 }

@@ -29,8 +29,14 @@ pub struct ExitRecord {
     pub replica: String,
     /// The exit code, or `signal N`.
     pub status: String,
-    /// Whether an injected fault explains it (kill, stop, fencing after a freeze, ...).
+    /// Whether an injected fault explains it (kill, stop, fencing after a freeze, ...), or it is
+    /// the worker's documented exit on a fenced producer (see `fenced`).
     pub expected: bool,
+    /// Exit 1 on a fatal transactional-producer error (fenced: another instance with the same
+    /// transactional id, or the coordinator aborted a transaction that outlived
+    /// `transaction.timeout.ms`, e.g. on a CPU-starved machine). The worker's contract is to
+    /// exit and be restarted; the data checks decide whether anything went wrong.
+    pub fenced: bool,
     pub log: String,
 }
 
@@ -59,8 +65,10 @@ pub struct Report {
     /// Other checker findings (content, causation, undecodable output, ...).
     pub other_violations: usize,
     pub corpus_sent: usize,
-    /// Worker exits no fault explains (a crash).
+    /// Worker exits no fault explains and that are not a fenced producer's exit (a crash).
     pub crashes: usize,
+    /// Exits on a fenced producer (expected or not; they are never counted as crashes).
+    pub fenced_exits: usize,
     pub read_throughout_records: usize,
     pub worker_exits: Vec<ExitRecord>,
     pub fault_log: Vec<FaultRecord>,

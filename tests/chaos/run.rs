@@ -232,6 +232,7 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
             .filter(|s| matches!(s.kind, SentKind::Poison { .. }))
             .count();
     report.crashes = pool.crashes();
+    report.fenced_exits = pool.fenced_exits();
     report.worker_exits = pool.exits.clone();
     report.add_problems(&findings, 10);
     report.decide(profile);
