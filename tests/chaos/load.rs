@@ -11,7 +11,10 @@ use std::time::Duration;
 use allocation_worker::adapters::codec::wire::frame;
 use allocation_worker::adapters::contracts::{records, WireMessage};
 
-use crate::support::CommandProducer;
+use allocation_worker::adapters::envelope::names;
+
+use crate::harness::Record;
+use crate::support::{CommandProducer, Sent};
 use crate::workload::{Rng, Workload};
 
 /// Undecodable payloads and the `dlq-reason` the worker's codec gives each.
@@ -143,5 +146,81 @@ impl Load {
     pub async fn finish(self) -> CommandProducer {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.expect("load task")
+    }
+}
+
+/// Puts every acknowledged record whose delivery report had no offset (librdkafka reports
+/// success with offset -1001 when a retried idempotent batch turns out to be already written)
+/// at the offset where it really is: the record of its partition in `written` (the command
+/// topic as read back) with the same `message-id`. The replay orders inputs by offset, so an
+/// unplaced record would be replayed first. Returns a sentence per record it cannot place.
+pub fn place_unknown_offsets(sent: &mut [Sent], written: &[Record]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for s in sent.iter_mut().filter(|s| s.offset < 0) {
+        let found = s.id.and_then(|id| {
+            let id = id.to_string();
+            written.iter().find(|r| {
+                r.partition == s.partition
+                    && r.headers.get(names::MESSAGE_ID).map(Vec::as_slice) == Some(id.as_bytes())
+            })
+        });
+        match found {
+            Some(r) => s.offset = r.offset,
+            None => problems.push(format!(
+                "acknowledged record {:?} on partition {} has no offset and was not found in the topic",
+                s.id, s.partition
+            )),
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use allocation_worker::domain::MessageId;
+
+    use super::*;
+    use crate::support::SentKind;
+
+    fn sent(id: Option<MessageId>, offset: i64) -> Sent {
+        Sent {
+            id,
+            key: "SKU-1".into(),
+            partition: 5,
+            offset,
+            kind: SentKind::Poison { reason: "x".into() },
+        }
+    }
+
+    fn record(partition: i32, offset: i64, id: MessageId) -> Record {
+        Record {
+            partition,
+            offset,
+            key: None,
+            payload: None,
+            headers: HashMap::from([(names::MESSAGE_ID.to_owned(), id.to_string().into_bytes())]),
+        }
+    }
+
+    #[test]
+    fn a_record_acked_without_offset_is_placed_where_it_was_written_or_reported() {
+        let (a, b, c) = (
+            MessageId::from_uuid(uuid::Uuid::from_u128(1)),
+            MessageId::from_uuid(uuid::Uuid::from_u128(2)),
+            MessageId::from_uuid(uuid::Uuid::from_u128(3)),
+        );
+        let written = [record(4, 9681, a), record(5, 9680, b), record(5, 9681, a)];
+        let mut all = vec![
+            sent(Some(b), 9680),
+            sent(Some(a), -1001),
+            sent(Some(c), -1001),
+        ];
+        let problems = place_unknown_offsets(&mut all, &written);
+        assert_eq!(all[0].offset, 9680);
+        assert_eq!(all[1].offset, 9681, "same id on its own partition");
+        assert_eq!(all[2].offset, -1001);
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 }

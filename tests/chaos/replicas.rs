@@ -1,10 +1,13 @@
 //! The worker replicas of a chaos run: a pool of `allocation-worker run` processes in one
 //! consumer group, kept at its target size. A replica that exits is restarted with the same
 //! transactional id (a pod restarted by its StatefulSet); every exit is recorded, and marked
-//! expected when an injected fault explains it (a kill, a SIGTERM, a freeze that got the
-//! replica fenced, a broker or registry outage shortly before). A frozen (SIGSTOPped) replica
-//! is left alone until it is resumed; a replica being removed is not restarted.
+//! expected only when an injected fault explains that exit status: SIGKILL after a kill, exit 0
+//! after a SIGTERM (also a replica being removed), exit 1 (fenced) after a freeze or stall of
+//! that replica or shortly after a broker or registry outage. A frozen (SIGSTOPped) replica is
+//! left alone until it is resumed; a replica being removed is not restarted.
 
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use crate::harness::worker::{spawn_worker, Names, Worker, WorkerSpec};
@@ -15,7 +18,6 @@ use crate::workload::Rng;
 pub const SESSION_TIMEOUT_MS: u64 = 6_000;
 /// Transaction timeout of every replica: a stall longer than this gets the transaction aborted.
 pub const TRANSACTION_TIMEOUT_MS: u64 = 10_000;
-/// How long after a fault an exit still counts as caused by it.
 /// What the worker prints when it exits on a fatal transactional-producer error
 /// (`src/runtime/worker`: fenced or unrecoverable producer → exit 1).
 const FENCED_EXIT: &str = "failed fatally (fenced or unrecoverable producer)";
@@ -24,7 +26,38 @@ fn is_fenced_exit(code: Option<i32>, log_tail: &str) -> bool {
     code == Some(1) && log_tail.contains(FENCED_EXIT)
 }
 
+/// How long after a fault an exit still counts as caused by it.
 const BLAST_RADIUS: Duration = Duration::from_secs(60);
+/// The exit an injected fault can cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Killed by SIGKILL (worker-kill).
+    Killed,
+    /// Exit 0 (worker-term, scale-in, the end of the run).
+    Clean,
+    /// Exit 1: fenced or a fatal Kafka error (after a freeze, a stall, a broker or registry
+    /// outage).
+    Fenced,
+}
+
+impl Outcome {
+    fn matches(self, status: ExitStatus) -> bool {
+        match self {
+            Outcome::Killed => status.signal() == Some(9),
+            Outcome::Clean => status.code() == Some(0),
+            Outcome::Fenced => status.code() == Some(1),
+        }
+    }
+}
+
+/// Whether an exit with `status` at `now` is explained by one of the `excuses` (an outcome a
+/// fault can cause, valid until an instant).
+pub fn explained(excuses: &[(Instant, Outcome)], status: ExitStatus, now: Instant) -> bool {
+    excuses
+        .iter()
+        .any(|(until, outcome)| *until > now && outcome.matches(status))
+}
+
 /// Least time between two restarts of one replica.
 const RESTART_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -33,7 +66,7 @@ struct Replica {
     worker: Worker,
     frozen: bool,
     retiring: bool,
-    excused_until: Option<Instant>,
+    excuses: Vec<(Instant, Outcome)>,
     exited_at: Option<Instant>,
 }
 
@@ -84,7 +117,7 @@ impl Pool {
             worker,
             frozen: false,
             retiring: false,
-            excused_until: None,
+            excuses: Vec::new(),
             exited_at: None,
         });
         format!("w{index}")
@@ -119,15 +152,17 @@ impl Pool {
         self.cluster_fault_until = Some(Instant::now() + BLAST_RADIUS);
     }
 
-    fn excuse(&mut self, index: u32) {
+    fn excuse(&mut self, index: u32, outcome: Outcome) {
         if let Some(r) = self.get(index) {
-            r.excused_until = Some(Instant::now() + BLAST_RADIUS);
+            let now = Instant::now();
+            r.excuses.retain(|(until, _)| *until > now);
+            r.excuses.push((now + BLAST_RADIUS, outcome));
         }
     }
 
     /// SIGKILL (the supervisor restarts it).
     pub fn kill(&mut self, index: u32) {
-        self.excuse(index);
+        self.excuse(index, Outcome::Killed);
         if let Some(r) = self.get(index) {
             r.worker.kill();
         }
@@ -136,7 +171,7 @@ impl Pool {
     /// SIGTERM; waits (supervising the others) up to 25 s for the exit, then SIGKILLs.
     /// `retire`: remove the replica instead of restarting it. Returns the exit status.
     pub async fn terminate(&mut self, index: u32, retire: bool) -> String {
-        self.excuse(index);
+        self.excuse(index, Outcome::Clean);
         let Some(r) = self.get(index) else {
             return "gone".into();
         };
@@ -163,7 +198,7 @@ impl Pool {
 
     /// SIGSTOP for `how_long` (supervising the others), then SIGCONT.
     pub async fn freeze(&mut self, index: u32, how_long: Duration) {
-        self.excuse(index);
+        self.excuse(index, Outcome::Fenced);
         if let Some(r) = self.get(index) {
             r.frozen = true;
             r.worker.signal("STOP");
@@ -173,7 +208,7 @@ impl Pool {
             r.worker.signal("CONT");
             r.frozen = false;
         }
-        self.excuse(index);
+        self.excuse(index, Outcome::Fenced);
     }
 
     /// Sleeps `how_long` in small steps, restarting exited replicas on the way.
@@ -192,7 +227,6 @@ impl Pool {
     /// Records exits and restarts exited replicas (not frozen or retiring ones).
     pub async fn supervise(&mut self) {
         let now = Instant::now();
-        let cluster = self.cluster_fault_until.is_some_and(|t| t > now);
         let mut restart = Vec::new();
         for r in &mut self.replicas {
             if r.frozen {
@@ -203,17 +237,17 @@ impl Pool {
             };
             if r.exited_at.is_none() {
                 r.exited_at = Some(now);
-                let excused = r.excused_until.is_some_and(|t| t > now);
+                let mut excuses = r.excuses.clone();
+                if let Some(until) = self.cluster_fault_until {
+                    excuses.push((until, Outcome::Fenced));
+                }
                 let log = r.worker.log_tail(3);
                 let fenced = is_fenced_exit(status.code(), &log);
                 self.exits.push(ExitRecord {
                     at_s: self.started.elapsed().as_secs_f64(),
                     replica: format!("w{}", r.index),
                     status: status.to_string(),
-                    expected: r.retiring
-                        || excused
-                        || fenced
-                        || (cluster && status.code() == Some(1)),
+                    expected: fenced || explained(&excuses, status, now),
                     fenced,
                     log,
                 });
@@ -277,5 +311,32 @@ mod tests {
             Some(1),
             "worker stopped error=restore failed"
         ));
+    }
+
+    fn exit(code: i32) -> ExitStatus {
+        ExitStatus::from_raw(code << 8)
+    }
+
+    #[test]
+    fn only_the_exit_a_fault_can_cause_is_excused_and_only_for_a_while() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        let killed = ExitStatus::from_raw(9);
+        let kill = [(later, Outcome::Killed)];
+        assert!(explained(&kill, killed, now));
+        assert!(!explained(&kill, exit(1), now), "a crash after a kill");
+        assert!(!explained(&kill, killed, later), "too late");
+        let term = [(later, Outcome::Clean)];
+        assert!(explained(&term, exit(0), now));
+        assert!(!explained(&term, exit(3), now), "no clean shutdown");
+        assert!(
+            !explained(&term, killed, now),
+            "a hang killed after SIGTERM"
+        );
+        let fenced = [(later, Outcome::Fenced), (later, Outcome::Clean)];
+        assert!(explained(&fenced, exit(1), now));
+        assert!(explained(&fenced, exit(0), now));
+        assert!(!explained(&fenced, exit(101), now), "a panic");
+        assert!(!explained(&[], exit(0), now), "nothing explains it");
     }
 }

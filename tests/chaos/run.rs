@@ -19,7 +19,8 @@ use crate::corpus;
 use crate::faults::inject;
 use crate::harness::kafka::client_config;
 use crate::harness::worker::{end_offsets, poll_committed, Names};
-use crate::load::{pills, Load};
+use crate::harness::{read_all, Isolation};
+use crate::load::{pills, place_unknown_offsets, Load};
 use crate::observe::{compare, hanging_transactions, Throughout};
 use crate::profile::{count_by_kind, schedule, Profile};
 use crate::replay::replay;
@@ -148,7 +149,12 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
         pool.sleep(Duration::from_secs(1)).await;
     }
     let producer = load.finish().await;
-    let sent = producer.sent().to_vec();
+    let mut sent = producer.sent().to_vec();
+    let mut findings = Vec::new();
+    if sent.iter().any(|s| s.offset < 0) {
+        let written = read_all(&topics.commands, Isolation::ReadUncommitted).await;
+        findings.extend(place_unknown_offsets(&mut sent, &written));
+    }
     write_acked(&sent);
     log(
         started,
@@ -163,7 +169,6 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
         topics.orders_events.clone(),
         topics.purchasing_events.clone(),
     ];
-    let mut findings = Vec::new();
     if let Err(e) = wait_idle(&mut pool, &names.group, &inputs).await {
         findings.push(format!(
             "lost: the group did not commit every input within {IDLE:?}: {e}"
