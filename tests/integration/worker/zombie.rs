@@ -43,7 +43,11 @@ async fn a_frozen_worker_is_fenced_and_its_late_writes_never_show() {
         10,
         Duration::from_millis(50),
     );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Let the cooperative rebalance that b's arrival started finish both of its rounds (the
+    // second, which hands b its partitions, follows the first by a heartbeat or so): a member
+    // frozen while a rebalance is still in progress is evicted at the join deadline, before its
+    // session times out, and the takeover below would come too early.
+    tokio::time::sleep(Duration::from_millis(5000)).await;
 
     // Freeze a worker that owns command partitions. The group's assignor balances partition
     // counts over all input topics, so one worker may own only external-event partitions:
@@ -69,7 +73,10 @@ async fn a_frozen_worker_is_fenced_and_its_late_writes_never_show() {
             &s.topics.commands,
             &before,
             &mut [other],
-            Duration::from_millis(4500),
+            // Well inside the session timeout: a takeover of the frozen worker's partitions
+            // (session timeout, then a restore that takes well under a second) must not
+            // finish inside the probe, or an owner would look like a non-owner.
+            Duration::from_millis(2500),
         )
         .await;
         if probe.is_err() {
