@@ -3,8 +3,8 @@
 //! (`/healthz`, `/readyz`, `/metrics`), the consumer-lag probe, and graceful shutdown on
 //! SIGTERM / SIGINT.
 //!
-//! Exit codes: 0 after a clean shutdown; 1 on a fatal runtime error (e.g. the producer was
-//! fenced by a newer instance, Kafka refused us, the HTTP address is taken); 2 on invalid
+//! Exit codes: 0 after a clean shutdown; 1 on a fatal runtime error (e.g. recovery from a fenced
+//! producer failed again and again, Kafka refused us, the HTTP address is taken); 2 on invalid
 //! configuration — including credentials or certificates Kafka or the registry refuse at
 //! start-up (one line, no retries: see `runtime::connect`); 3 when the shutdown did not finish
 //! within `--shutdown-timeout-ms`.
@@ -220,8 +220,19 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
         .map_err(|e| RunError::Fatal(format!("cannot start the async runtime: {e}")))?;
     // Registry first: refused credentials end the process before anything is logged.
     let codec = Codec::new(&registry).map_err(|e| RunError::Config(e.to_string()))?;
-    rt.block_on(codec.prepare(&settings.topics))
-        .map_err(|e| registration_failed(&e))?;
+    let prepared = rt.block_on(async {
+        tokio::select! {
+            prepared = prepare_schemas(&codec, &settings.topics) => Some(prepared),
+            signal = shutdown_signal() => {
+                tracing::info!(signal, "stopped while waiting for the schema registry");
+                None
+            }
+        }
+    });
+    match prepared {
+        Some(prepared) => prepared.map_err(|e| registration_failed(&e))?,
+        None => return Ok(()),
+    }
     let listener = rt
         .block_on(http::bind(&http_addr))
         .map_err(|e| RunError::Fatal(e.to_string()))?;
@@ -274,6 +285,30 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
     });
     let _ = stop_http.send(true);
     result
+}
+
+/// How long start-up waits for a schema registry that cannot be reached (a registry restarting
+/// beside the worker); within the chart's start-up probe budget of 60 s.
+const REGISTRY_STARTUP_WAIT: Duration = Duration::from_secs(45);
+
+/// Registers (or checks) the schemas, waiting out an unreachable registry for up to
+/// [`REGISTRY_STARTUP_WAIT`]; anything else the registry answers ends the start at once.
+async fn prepare_schemas(
+    codec: &Codec,
+    topics: &crate::adapters::topics::Topics,
+) -> Result<(), RegistryError> {
+    let deadline = tokio::time::Instant::now() + REGISTRY_STARTUP_WAIT;
+    loop {
+        match codec.prepare(topics).await {
+            Err(e @ RegistryError::Unavailable { .. })
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(error = %e, "schema registry unavailable at start-up; waiting");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Refused registry credentials are a configuration error (exit 2); anything else is fatal.

@@ -6,6 +6,7 @@
 //! thread. Commit and abort wait with `Timeout::Never`, which librdkafka bounds by
 //! `transaction.timeout.ms`.
 
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
@@ -63,13 +64,19 @@ pub enum TxnError {
         #[source]
         source: KafkaError,
     },
+    /// librdkafka did not return from a call within its bound: the producer is given up.
+    #[error("{step} did not return within {waited:?}; the producer is given up")]
+    Stuck {
+        step: &'static str,
+        waited: Duration,
+    },
 }
 
 impl TxnError {
     pub fn class(&self) -> ErrorClass {
         match self {
             TxnError::Abort { .. } => ErrorClass::Abortable,
-            TxnError::Fatal { .. } => ErrorClass::Fatal,
+            TxnError::Fatal { .. } | TxnError::Stuck { .. } => ErrorClass::Fatal,
         }
     }
 }
@@ -159,13 +166,13 @@ impl<'p, P: Producer> Transactions<'p, P> {
         group: Option<&ConsumerGroupMetadata>,
     ) -> Result<(), TxnError> {
         if let Some(group) = group {
-            if offsets.count() > 0 {
-                with_retries("send_offsets_to_transaction", &self.policy, || {
-                    self.producer
-                        .send_offsets_to_transaction(offsets, group, Timeout::Never)
-                })?;
-            }
+            send_offsets(self.producer, &self.policy, offsets, group, Timeout::Never)?;
         }
+        self.commit_transaction()
+    }
+
+    /// Commits what was produced and the offsets already sent to the transaction.
+    pub fn commit_transaction(&self) -> Result<(), TxnError> {
         with_retries("commit_transaction", &self.policy, || {
             self.producer.commit_transaction(Timeout::Never)
         })
@@ -186,6 +193,73 @@ impl<'p, P: Producer> Transactions<'p, P> {
             self.producer.abort_transaction(Timeout::Never)
         })
     }
+}
+
+/// `send_offsets_to_transaction` with retries; nothing when `offsets` is empty.
+fn send_offsets<P: Producer>(
+    producer: &P,
+    policy: &RetryPolicy,
+    offsets: &TopicPartitionList,
+    group: &ConsumerGroupMetadata,
+    timeout: Timeout,
+) -> Result<(), TxnError> {
+    if offsets.count() == 0 {
+        return Ok(());
+    }
+    with_retries("send_offsets_to_transaction", policy, || {
+        producer.send_offsets_to_transaction(offsets, group, timeout)
+    })
+}
+
+/// [`send_offsets`] under a watchdog (see [`watched`]): given up when it has not returned
+/// within `bound` plus a grace period.
+///
+/// librdkafka does not enforce this call's timeout while it looks up the group coordinator
+/// (librdkafka#5456, #5511): after a broker restart `scripts/chaos` saw it block for good. The
+/// caller recovers with a new producer, whose `init_transactions` fences this one; a thread
+/// stuck this way keeps its producer alive until librdkafka lets it go.
+pub fn send_offsets_watched<P>(
+    producer: &Arc<P>,
+    policy: RetryPolicy,
+    offsets: &TopicPartitionList,
+    group: ConsumerGroupMetadata,
+    bound: Duration,
+) -> Result<(), TxnError>
+where
+    P: Producer + Send + Sync + 'static,
+{
+    const GRACE: Duration = Duration::from_secs(5);
+    let producer = Arc::clone(producer);
+    let offsets = offsets.clone();
+    watched("send_offsets_to_transaction", bound + GRACE, move || {
+        send_offsets(&*producer, &policy, &offsets, &group, bound.into())
+    })
+}
+
+/// Runs `op` on its own thread and waits for it at most `limit`; past that it is abandoned
+/// (its thread runs on) and the answer is [`TxnError::Stuck`].
+pub fn watched<T: Send + 'static>(
+    step: &'static str,
+    limit: Duration,
+    op: impl FnOnce() -> Result<T, TxnError> + Send + 'static,
+) -> Result<T, TxnError> {
+    let (done, result) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("txn-watched".into())
+        .spawn(move || {
+            let _ = done.send(op());
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(step, error = %e, "cannot start a watched call's thread");
+        return Err(TxnError::Stuck {
+            step,
+            waited: Duration::ZERO,
+        });
+    }
+    result.recv_timeout(limit).unwrap_or(Err(TxnError::Stuck {
+        step,
+        waited: limit,
+    }))
 }
 
 #[cfg(test)]

@@ -210,3 +210,37 @@ fn abort_returns_while_a_delivery_report_is_unserved() {
         .expect("abort_transaction returned within 20 s");
     assert!(result.is_ok(), "{result:?}");
 }
+
+#[test]
+fn a_call_that_does_not_return_is_given_up() {
+    let result = watched("stuck-call", Duration::from_millis(50), || {
+        std::thread::sleep(Duration::from_secs(5));
+        Ok(())
+    });
+    assert!(
+        matches!(
+            result,
+            Err(TxnError::Stuck {
+                step: "stuck-call",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(result.unwrap_err().class(), ErrorClass::Fatal);
+}
+
+#[test]
+fn a_watched_call_that_returns_gives_its_result() {
+    let ok = watched("quick", Duration::from_secs(5), || Ok(7));
+    assert_eq!(ok.ok(), Some(7));
+    let failed: Result<(), TxnError> = watched("quick", Duration::from_secs(5), || {
+        Err(TxnError::Abort {
+            step: "quick",
+            source: rdkafka::error::KafkaError::MessageProduction(
+                rdkafka::types::RDKafkaErrorCode::MessageTimedOut,
+            ),
+        })
+    });
+    assert!(matches!(failed, Err(TxnError::Abort { .. })));
+}

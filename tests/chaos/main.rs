@@ -67,7 +67,7 @@ async fn chaos_run() {
     std::fs::write(&path, json).expect("write the report");
     eprintln!(
         "chaos: {} — {} faults {:?}; acked {} ({} commands); lost {}, duplicated {}, dlq {} (expected {}), \
-         order violations {}, state mismatches {}, hanging transactions {}, crashes {} (fenced exits {}); report {}",
+         order violations {}, state mismatches {}, hanging transactions {}, crashes {} (fenced exits {}), in-process recoveries {}; report {}",
         if report.pass { "PASS" } else { "FAIL" },
         report.faults_total,
         report.faults,
@@ -82,6 +82,7 @@ async fn chaos_run() {
         report.hanging_transactions,
         report.crashes,
         report.fenced_exits,
+        report.recoveries,
         path.display()
     );
     for p in report.problems.iter().take(20) {

@@ -271,6 +271,22 @@ impl Pool {
         self.exits.iter().filter(|e| !e.expected).count()
     }
 
+    /// In-process recoveries (a new producer and consumer after a fenced one) of every
+    /// replica so far, exited ones included: counted in the logs of this run's workers.
+    pub fn recoveries(&self) -> usize {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("worker-logs");
+        let ours = format!("{}-", self.names.txn);
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&ours))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .map(|log| log.matches("recovering in-process").count())
+            .sum()
+    }
+
     /// Exits on a fenced producer so far.
     pub fn fenced_exits(&self) -> usize {
         self.exits.iter().filter(|e| e.fenced).count()

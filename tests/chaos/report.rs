@@ -69,6 +69,8 @@ pub struct Report {
     pub crashes: usize,
     /// Exits on a fenced producer (expected or not; they are never counted as crashes).
     pub fenced_exits: usize,
+    /// In-process recoveries of the replicas (new producer and consumer after a fenced one).
+    pub recoveries: usize,
     pub read_throughout_records: usize,
     pub worker_exits: Vec<ExitRecord>,
     pub fault_log: Vec<FaultRecord>,

@@ -238,6 +238,7 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
             .count();
     report.crashes = pool.crashes();
     report.fenced_exits = pool.fenced_exits();
+    report.recoveries = pool.recoveries();
     report.worker_exits = pool.exits.clone();
     report.add_problems(&findings, 10);
     report.decide(profile);

@@ -85,6 +85,12 @@ pub fn render(out: &mut Exposition, m: &WorkerMetrics, lag: &ConsumerLag) {
         "Consumer-group rebalance callbacks (revocations and assignments).",
         m.rebalances.load(Relaxed),
     );
+    counter(
+        out,
+        "allocation_worker_recoveries_total",
+        "In-process recoveries: a new producer and consumer after a fenced or broken producer.",
+        m.recoveries.load(Relaxed),
+    );
     out.single(
         "allocation_worker_assigned_partitions",
         "gauge",
@@ -140,6 +146,7 @@ mod tests {
             "allocation_worker_batch_size_records",
             "allocation_worker_restore_duration_seconds",
             "allocation_worker_rebalances_total",
+            "allocation_worker_recoveries_total",
             "allocation_worker_consumer_lag",
             "allocation_worker_ready",
         ] {

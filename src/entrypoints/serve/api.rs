@@ -108,21 +108,80 @@ pub async fn post_command(
     {
         meta.traceparent = parent.with_parent(meta.message_id.as_uuid().as_u64_pair().1);
     }
-    let record = match api.codec.encode_command(&api.topics, &command, &meta).await {
-        Ok(record) => record,
+    match send_command(&api.codec, &api.topics, &api.producer, &command, &meta).await {
+        Ok(delivered) => {
+            api.metrics.command(full_name, "accepted");
+            tracing::info!(command_id = %meta.message_id, correlation_id = %meta.correlation_id, message_type = full_name, partition = delivered.partition, offset = delivered.offset, "command accepted");
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({
+                    "command_id": meta.message_id.to_string(),
+                    "correlation_id": meta.correlation_id.to_string(),
+                    "topic": delivered.topic,
+                    "partition": delivered.partition,
+                    "offset": delivered.offset,
+                })),
+            )
+                .into_response()
+        }
         Err(e) => {
             api.metrics.command(full_name, "unavailable");
-            tracing::warn!(error = %e, "command not encoded");
-            return problem(
+            tracing::warn!(error = %e, command_id = %meta.message_id, "command not sent");
+            e.problem("the command was not acknowledged")
+        }
+    }
+}
+
+/// Where Kafka stored a command.
+#[derive(Debug)]
+pub struct Delivered {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Why a command could not be sent: both are the client's cue to retry (503).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    Registry(String),
+    #[error("{0}")]
+    Kafka(String),
+}
+
+impl SendError {
+    /// The 503 problem answer; `what` says what was not acknowledged (Kafka failures only).
+    pub fn problem(&self, what: &str) -> Response {
+        match self {
+            SendError::Registry(detail) => problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Schema registry unavailable",
-                e.to_string(),
-            );
+                detail.clone(),
+            ),
+            SendError::Kafka(detail) => problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Kafka unavailable",
+                format!("{what}: {detail}"),
+            ),
         }
-    };
+    }
+}
+
+/// Encodes `command` through the registry and produces it (keyed by sku), waiting for Kafka's
+/// acknowledgement (bounded by the producer's `message.timeout.ms`).
+pub async fn send_command(
+    codec: &Codec,
+    topics: &Topics,
+    producer: &FutureProducer,
+    command: &crate::domain::Command,
+    meta: &MessageMeta,
+) -> Result<Delivered, SendError> {
+    let record = codec
+        .encode_command(topics, command, meta)
+        .await
+        .map_err(|e| SendError::Registry(e.to_string()))?;
     let payload = record.payload.unwrap_or_default();
-    let sent = api
-        .producer
+    let delivery = producer
         .send(
             FutureRecord::to(&record.topic)
                 .key(&record.key)
@@ -130,33 +189,13 @@ pub async fn post_command(
                 .headers(record.headers.to_rdkafka()),
             Duration::from_secs(1),
         )
-        .await;
-    match sent {
-        Ok(delivery) => {
-            api.metrics.command(full_name, "accepted");
-            tracing::info!(command_id = %meta.message_id, correlation_id = %meta.correlation_id, message_type = full_name, partition = delivery.partition, offset = delivery.offset, "command accepted");
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({
-                    "command_id": meta.message_id.to_string(),
-                    "correlation_id": meta.correlation_id.to_string(),
-                    "topic": record.topic,
-                    "partition": delivery.partition,
-                    "offset": delivery.offset,
-                })),
-            )
-                .into_response()
-        }
-        Err((e, _)) => {
-            api.metrics.command(full_name, "unavailable");
-            tracing::warn!(error = %e, command_id = %meta.message_id, "command not delivered");
-            problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Kafka unavailable",
-                format!("the command was not acknowledged: {e}"),
-            )
-        }
-    }
+        .await
+        .map_err(|(e, _)| SendError::Kafka(e.to_string()))?;
+    Ok(Delivered {
+        topic: record.topic,
+        partition: delivery.partition,
+        offset: delivery.offset,
+    })
 }
 
 /// Query string of `GET /allocations/{orderid}`.

@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -22,9 +21,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use serde_json::json;
 
+use super::api::send_command;
 use crate::adapters::codec::Codec;
 use crate::adapters::envelope::MessageMeta;
 use crate::adapters::webhooks::inbound::{command_id, correlation_id, translate};
@@ -140,39 +140,17 @@ pub async fn receive(
         meta.traceparent = meta
             .traceparent
             .with_parent(meta.message_id.as_uuid().as_u64_pair().1);
-        let record = match inbound
-            .codec
-            .encode_command(&inbound.topics, command, &meta)
-            .await
+        if let Err(e) = send_command(
+            &inbound.codec,
+            &inbound.topics,
+            &inbound.producer,
+            command,
+            &meta,
+        )
+        .await
         {
-            Ok(record) => record,
-            Err(e) => {
-                inbound.metrics.count(name, "unavailable");
-                return problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Schema registry unavailable",
-                    e.to_string(),
-                );
-            }
-        };
-        let payload = record.payload.unwrap_or_default();
-        let sent = inbound
-            .producer
-            .send(
-                FutureRecord::to(&record.topic)
-                    .key(&record.key)
-                    .payload(&payload)
-                    .headers(record.headers.to_rdkafka()),
-                Duration::from_secs(1),
-            )
-            .await;
-        if let Err((e, _)) = sent {
             inbound.metrics.count(name, "unavailable");
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Kafka unavailable",
-                format!("the commands were not all acknowledged (retry the webhook): {e}"),
-            );
+            return e.problem("the commands were not all acknowledged (retry the webhook)");
         }
         ids.push(meta.message_id.to_string());
     }

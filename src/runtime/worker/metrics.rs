@@ -24,6 +24,8 @@ pub struct WorkerMetrics {
     pub restore_records_total: AtomicU64,
     pub restore_micros_total: AtomicU64,
     pub rebalances: AtomicU64,
+    /// In-process recoveries: a new producer and consumer after a fenced or broken producer.
+    pub recoveries: AtomicU64,
     pub assigned_partitions: AtomicU64,
     /// True once the group assigned partitions and all of them are restored.
     pub ready: AtomicBool,

@@ -7,13 +7,18 @@
 //!
 //! Loop: poll → process each record into the open batch → commit when the batch holds
 //! `max_batch_records` records or `commit_interval` has passed since its first record. A
-//! transient failure aborts the batch and processes it again; a fatal one (fenced producer,
-//! broken state) ends the loop with an error so the process exits non-zero and the orchestrator
-//! restarts the replica. Shutdown commits the open batch and leaves the group.
+//! transient failure aborts the batch and processes it again. A fatal one ends the
+//! *generation*: a fenced or broken producer, a failed restore or rewind discard everything
+//! uncommitted, leave the group, and start a new generation — new producer (same
+//! `transactional.id`), new consumer, state restored on the new assignment — within the budget
+//! of [`recovery`]; configuration and programming errors, or a budget run out, end the loop
+//! with an error so the process exits non-zero. Shutdown commits the open batch and leaves the
+//! group.
 
 mod context;
 mod engine;
 pub mod metrics;
+mod recovery;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +30,7 @@ use rdkafka::error::KafkaError;
 use self::context::WorkerContext;
 use self::engine::Engine;
 pub use self::metrics::WorkerMetrics;
+use self::recovery::RecoveryBudget;
 use super::config::WorkerSettings;
 use super::errors::{classify, ErrorClass};
 use super::restore::RestoreError;
@@ -57,8 +63,8 @@ pub enum WorkerError {
     NotCoPartitioned { commands: i32, changelog: i32 },
 }
 
-/// Runs the worker until `shutdown` becomes true (then drains and returns `Ok`) or a fatal
-/// error occurs. Blocking: call it on a dedicated thread.
+/// Runs the worker until `shutdown` becomes true (then drains and returns `Ok`) or an error
+/// that no new generation can cure. Blocking: call it on a dedicated thread.
 pub fn run(
     settings: WorkerSettings,
     codec: Arc<Codec>,
@@ -68,44 +74,121 @@ pub fn run(
 ) -> Result<(), WorkerError> {
     let settings = Arc::new(settings);
     let counts = PartitionCounts::fetch(&settings)?;
-    let command_partitions = counts.of(&settings.topics.commands)?;
-    let view_partitions = counts.of(&settings.topics.view)?;
+    let layout = Layout {
+        command_partitions: counts.of(&settings.topics.commands)?,
+        view_partitions: counts.of(&settings.topics.view)?,
+    };
     let changelog_partitions = counts.of(&settings.topics.changelog)?;
-    if changelog_partitions != command_partitions {
+    if changelog_partitions != layout.command_partitions {
         // State of command partition p lives in changelog partition p: refuse to run rather
         // than restore the wrong aggregates.
         return Err(WorkerError::NotCoPartitioned {
-            commands: command_partitions,
+            commands: layout.command_partitions,
             changelog: changelog_partitions,
         });
     }
-    let engine = Arc::new(Mutex::new(Engine::new(
-        Arc::clone(&settings),
-        codec,
-        rt,
-        command_partitions,
-        view_partitions,
-        metrics,
-    )?));
-    let context = WorkerContext {
-        engine: Arc::clone(&engine),
-        commands_topic: settings.topics.commands.clone(),
-    };
-    let consumer: BaseConsumer<WorkerContext> =
-        settings.consumer_config().create_with_context(context)?;
-    let inputs = settings.inputs();
-    consumer.subscribe(&inputs)?;
-    tracing::info!(
-        group = %settings.group_id,
-        transactional_id = %settings.transactional_id,
-        guarantee = ?settings.guarantee,
-        topics = ?inputs,
-        "worker started"
-    );
+    let mut budget = RecoveryBudget::default();
+    loop {
+        let generation = Generation {
+            settings: &settings,
+            codec: &codec,
+            rt: &rt,
+            metrics: &metrics,
+            layout,
+        };
+        let error = match generation.run(&shutdown) {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        metrics.ready.store(false, Ordering::Relaxed);
+        let committed = metrics.batches_committed.load(Ordering::Relaxed);
+        let delay = match budget.next(&error, committed) {
+            Some(delay) if !shutdown.load(Ordering::Relaxed) => delay,
+            _ => return Err(error),
+        };
+        metrics.recoveries.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            %error,
+            attempt = budget.in_a_row(),
+            delay_ms = delay.as_millis() as u64,
+            "recovering in-process: uncommitted work discarded; a new producer and consumer \
+             rejoin the group and restore their partitions"
+        );
+        sleep_unless(&shutdown, delay);
+        if shutdown.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+    }
+}
 
-    let result = process_until(&consumer, &engine, &shutdown);
-    let drained = drain(&consumer, &engine);
-    result.and(drained)
+/// Partition counts that do not change while the worker runs.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    command_partitions: i32,
+    view_partitions: i32,
+}
+
+/// One producer and one group membership: from `init_transactions` and `subscribe` until
+/// shutdown or an error. Dropping it leaves the group and closes both clients.
+struct Generation<'a> {
+    settings: &'a Arc<WorkerSettings>,
+    codec: &'a Arc<Codec>,
+    rt: &'a tokio::runtime::Handle,
+    metrics: &'a Arc<WorkerMetrics>,
+    layout: Layout,
+}
+
+impl Generation<'_> {
+    fn run(self, shutdown: &AtomicBool) -> Result<(), WorkerError> {
+        let engine = Arc::new(Mutex::new(Engine::new(
+            Arc::clone(self.settings),
+            Arc::clone(self.codec),
+            self.rt.clone(),
+            self.layout.command_partitions,
+            self.layout.view_partitions,
+            Arc::clone(self.metrics),
+        )?));
+        let context = WorkerContext {
+            engine: Arc::clone(&engine),
+            commands_topic: self.settings.topics.commands.clone(),
+        };
+        let consumer: BaseConsumer<WorkerContext> = self
+            .settings
+            .consumer_config()
+            .create_with_context(context)?;
+        let inputs = self.settings.inputs();
+        consumer.subscribe(&inputs)?;
+        tracing::info!(
+            group = %self.settings.group_id,
+            transactional_id = %self.settings.transactional_id,
+            guarantee = ?self.settings.guarantee,
+            topics = ?inputs,
+            "worker started"
+        );
+        match process_until(&consumer, &engine, shutdown) {
+            Ok(()) => drain(&consumer, &engine),
+            Err(error) => {
+                // The producer may be fenced: nothing more is sent with it. What the open
+                // batch changed is rolled back; the revoke callback of leaving the group finds
+                // no batch to commit.
+                lock(&engine).discard();
+                leave(&consumer);
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Sleeps `delay` in short steps, returning early once `shutdown` is set.
+fn sleep_unless(shutdown: &AtomicBool, delay: Duration) {
+    let until = Instant::now() + delay;
+    while !shutdown.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
 }
 
 fn process_until(
@@ -152,11 +235,15 @@ fn drain(
     if committed.is_err() {
         let _ = lock(engine).abort(consumer);
     }
+    leave(consumer);
+    committed
+}
+
+/// Leaves the group (unsubscribing runs the revoke callback, served by the poll).
+fn leave(consumer: &BaseConsumer<WorkerContext>) {
     consumer.unsubscribe();
-    // Serve the revoke callback of leaving the group.
     let _ = consumer.poll(Duration::from_millis(100));
     tracing::info!("worker stopped; left the group");
-    committed
 }
 
 fn poll_timeout(engine: &Mutex<Engine>) -> Duration {

@@ -8,6 +8,8 @@
 //!   mid-stream;
 //! - [`zombie`]: a worker frozen (SIGSTOP) past its session timeout while another takes over,
 //!   then resumed: its late writes must not show;
+//! - [`recovery`]: a producer fenced by the transaction coordinator (frozen past its
+//!   transaction timeout) recovers in-process, without exiting;
 //! - [`restore`]: a fresh process continues from the changelog alone;
 //! - [`poison`]: undecodable records go to the DLQ, invalid commands are rejected, and neither
 //!   blocks the partition;
@@ -29,6 +31,7 @@ mod crash;
 mod duplicates;
 mod poison;
 mod rebalance;
+mod recovery;
 mod reference;
 mod restore;
 mod scenarios;

@@ -11,7 +11,9 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Batch, Engine, Interrupt};
 use crate::adapters::mapping::OutboundRecord;
-use crate::runtime::transaction::{flush_promptly, with_retries, Transactions, TxnError};
+use crate::runtime::transaction::{
+    flush_promptly, send_offsets_watched, with_retries, Transactions, TxnError,
+};
 use crate::runtime::worker::WorkerError;
 use crate::service_layer::StateStore;
 
@@ -104,8 +106,18 @@ impl Engine {
         let result = if let Err(e) = flushed {
             Err(e)
         } else if self.exactly_once() {
-            let group = consumer.group_metadata();
-            Transactions::new(&self.producer, self.policy).commit(&offsets, group.as_ref())
+            // Fresh group metadata for every commit (KIP-447 fences zombies by generation).
+            let sent = match consumer.group_metadata() {
+                Some(group) => send_offsets_watched(
+                    &self.producer,
+                    self.policy,
+                    &offsets,
+                    group,
+                    self.settings.transaction_timeout,
+                ),
+                None => Ok(()),
+            };
+            sent.and_then(|()| Transactions::new(&*self.producer, self.policy).commit_transaction())
         } else {
             self.commit_at_least_once(consumer, &offsets)
         };
@@ -175,18 +187,12 @@ impl Engine {
             return Ok(());
         }
         if self.exactly_once() {
-            Transactions::new(&self.producer, self.policy).abort()?;
+            Transactions::new(&*self.producer, self.policy).abort()?;
         } else {
             // Whatever was sent may be delivered: at-least-once allows duplicates, not loss.
             let _ = self.producer.flush(self.settings.transaction_timeout);
         }
-        for p in &self.batch.touched {
-            if let Some(bus) = self.states.get_mut(p) {
-                bus.abort_batch();
-            }
-        }
-        self.external.abort_batch();
-        let batch = std::mem::take(&mut self.batch);
+        let batch = self.roll_back();
         let assignment = consumer.assignment().unwrap_or_default();
         for ((topic, partition), first) in batch.first {
             if assignment.find_partition(&topic, partition).is_some() {
@@ -202,5 +208,30 @@ impl Engine {
         }
         std::thread::sleep(self.policy.backoff(1));
         Ok(())
+    }
+
+    /// Rolls back the in-memory changes of the open batch and closes it, returning it.
+    fn roll_back(&mut self) -> Batch {
+        for p in &self.batch.touched {
+            if let Some(bus) = self.states.get_mut(p) {
+                bus.abort_batch();
+            }
+        }
+        self.external.abort_batch();
+        std::mem::take(&mut self.batch)
+    }
+
+    /// Gives up the open batch without touching the producer (it may be fenced) or the
+    /// consumer: only the in-memory changes are rolled back. The transaction, if any, is left
+    /// to the coordinator, which aborts it when the next producer with our `transactional.id`
+    /// initialises (or at its timeout).
+    pub(crate) fn discard(&mut self) {
+        if self.batch_open() {
+            tracing::warn!(
+                records = self.batch.records,
+                "discarding the open batch; it will be processed again"
+            );
+            self.roll_back();
+        }
     }
 }

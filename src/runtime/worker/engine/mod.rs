@@ -68,7 +68,8 @@ pub(crate) struct Engine {
     settings: Arc<WorkerSettings>,
     codec: Arc<Codec>,
     rt: tokio::runtime::Handle,
-    producer: BaseProducer,
+    /// Shared only with a watched `send_offsets_to_transaction` (see the transaction module).
+    producer: Arc<BaseProducer>,
     policy: RetryPolicy,
     states: HashMap<i32, WorkerBus>,
     external: WorkerBus,
@@ -100,7 +101,7 @@ impl Engine {
             settings,
             codec,
             rt,
-            producer,
+            producer: Arc::new(producer),
             policy,
             states: HashMap::new(),
             external: bootstrap::worker()?,
@@ -184,7 +185,7 @@ impl Engine {
     pub(crate) fn process(&mut self, message: &BorrowedMessage<'_>) -> Result<(), Interrupt> {
         if !self.batch_open() {
             if self.exactly_once() {
-                Transactions::new(&self.producer, self.policy)
+                Transactions::new(&*self.producer, self.policy)
                     .begin()
                     .map_err(|e| Interrupt::Fatal(e.into()))?;
             }

@@ -1,0 +1,80 @@
+//! In-process recovery: a lone worker is frozen (SIGSTOP) with a transaction open for longer
+//! than its transaction timeout, so the transaction coordinator aborts that transaction and
+//! bumps the producer's epoch — the producer is fenced. Resumed, the worker must not exit: it
+//! discards what it had not committed, creates a new producer and consumer, restores its
+//! partitions and carries on, and every effect of every command shows exactly once.
+
+use std::time::Duration;
+
+use super::checker::assert_exactly_once;
+use super::support::PARTITIONS;
+use super::workload::Workload;
+use super::{Setup, Stream, READY, SHUTDOWN};
+use crate::harness::worker::spawn_worker;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_fenced_by_the_coordinator_recovers_in_process() {
+    let mut s = Setup::new("recovery").await;
+    let mut work = Workload::new(0x5EC0, 12);
+    for c in work.setup() {
+        s.producer.command(c).await;
+    }
+    s.producer.flush().await;
+    // Batches of a second while commands arrive every 10 ms: a transaction is open almost all
+    // the time. The session outlives the freeze (the group keeps the member), the transaction
+    // does not: the coordinator aborts it within its 10 s check interval after the 3 s timeout.
+    let mut spec = s
+        .spec(0)
+        .session_timeout_ms(45_000)
+        .transaction_timeout_ms(3000);
+    spec.commit_interval_ms = Some(1000);
+    let mut worker = spawn_worker(&spec).await;
+    worker.wait_ready(READY).await;
+
+    let stream = Stream::start(
+        s.new_producer().await,
+        work,
+        600,
+        2,
+        Duration::from_millis(10),
+    );
+    // A freeze that happened to fall between two batches fences nothing: freeze again.
+    let mut freezes = 0;
+    while !worker.log().contains("recovering in-process") {
+        assert!(
+            freezes < 3,
+            "three freezes past the transaction timeout and no recovery; log tail:\n{}",
+            worker.log_tail(30)
+        );
+        freezes += 1;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        worker.pause();
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        worker.resume();
+        // The resumed worker meets its fenced producer at its next produce or commit.
+        for _ in 0..50 {
+            worker.assert_running();
+            if worker.log().contains("recovering in-process") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let producer = stream.finish().await;
+    s.caught_up(&mut [&mut worker]).await;
+    worker.assert_running();
+    let observed = s.observed().await;
+    assert_exactly_once(&s.all_sent(&[&producer]), &observed, PARTITIONS);
+    eprintln!(
+        "recovery: {} command(s) sent; the worker recovered in-process {} time(s)",
+        s.all_sent(&[&producer]).len(),
+        worker.log().matches("recovering in-process").count()
+    );
+
+    let (status, _) = worker.terminate(SHUTDOWN).await;
+    assert!(
+        status.success(),
+        "SIGTERM must end the recovered worker with 0, got {status}"
+    );
+}
