@@ -216,11 +216,14 @@ impl Engine {
             message_type = tracing::field::Empty,
         );
         let _entered = span.enter();
-        self.handle(&record, &span)?;
+        // Where an abort rewinds this partition to — recorded before handling: when this very
+        // record interrupts the batch (e.g. the registry is down) and is its partition's first,
+        // the rewind must still bring it back, or it would be skipped (found by scripts/chaos).
         self.batch
             .first
             .entry((topic.clone(), partition))
             .or_insert(offset);
+        self.handle(&record, &span)?;
         self.batch.next.insert((topic, partition), offset + 1);
         self.batch.records += 1;
         Ok(())
