@@ -10,6 +10,8 @@
 //!   then resumed: its late writes must not show;
 //! - [`recovery`]: a producer fenced by the transaction coordinator (frozen past its
 //!   transaction timeout) recovers in-process, without exiting;
+//! - [`registry_outage`]: a poison pill met while the registry is down is dead-lettered once
+//!   it is back, never skipped;
 //! - [`restore`]: a fresh process continues from the changelog alone;
 //! - [`poison`]: undecodable records go to the DLQ, invalid commands are rejected, and neither
 //!   blocks the partition;
@@ -33,6 +35,7 @@ mod poison;
 mod rebalance;
 mod recovery;
 mod reference;
+mod registry_outage;
 mod restore;
 mod scenarios;
 mod zombie;
