@@ -184,10 +184,13 @@ impl<'p, P: Producer> Transactions<'p, P> {
     /// librdkafka's abort flushes the outstanding messages first, but rust-rdkafka's
     /// `abort_transaction` (unlike its `commit_transaction`) serves no delivery reports
     /// meanwhile: with a message still awaiting its report the abort would block forever
-    /// (found by `scripts/chaos`). So: purge what was not sent yet, and serve the reports of
-    /// what is in flight (they end within `message.timeout.ms`), then abort.
+    /// (found by `scripts/chaos`). So: purge every outstanding message — queued and in
+    /// flight: they belong to the transaction being aborted, so their fate does not matter,
+    /// and waiting for in-flight ones during a broker outage took up to `message.timeout.ms`
+    /// and made shutdowns overrun their bound — serve the purge reports, then abort.
     pub fn abort(&self) -> Result<(), TxnError> {
-        self.producer.purge(PurgeConfig::default().queue());
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
         let _ = self.producer.flush(Timeout::Never);
         with_retries("abort_transaction", &self.policy, || {
             self.producer.abort_transaction(Timeout::Never)
