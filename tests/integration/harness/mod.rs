@@ -8,6 +8,7 @@
 
 pub mod containers;
 pub mod kafka;
+pub mod offsets;
 pub mod worker;
 
 use std::time::Duration;
