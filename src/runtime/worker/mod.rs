@@ -166,7 +166,10 @@ impl Generation<'_> {
             "worker started"
         );
         match process_until(&consumer, &engine, shutdown) {
-            Ok(()) => drain(&consumer, &engine),
+            Ok(()) => {
+                drain(&consumer, &engine);
+                Ok(())
+            }
             Err(error) => {
                 // The producer may be fenced: nothing more is sent with it. What the open
                 // batch changed is rolled back; the revoke callback of leaving the group finds
@@ -227,16 +230,23 @@ fn process_until(
 
 /// Shutdown: commit what is open, then leave the group (closing the consumer runs the revoke
 /// callback, which finds nothing left to commit).
-fn drain(
-    consumer: &BaseConsumer<WorkerContext>,
-    engine: &Mutex<Engine>,
-) -> Result<(), WorkerError> {
-    let committed = lock(engine).commit(consumer);
-    if committed.is_err() {
-        let _ = lock(engine).abort(consumer);
+///
+/// A batch that cannot be committed now (its producer fenced, its abort refused) is
+/// abandoned, not retried: nothing of it is visible, the coordinator aborts its transaction
+/// (at once when a successor with our `transactional.id` starts, else at its timeout), and the
+/// partitions' next owner processes its records again. The shutdown is still clean.
+fn drain(consumer: &BaseConsumer<WorkerContext>, engine: &Mutex<Engine>) {
+    let mut open = lock(engine);
+    if let Err(error) = open.commit(consumer) {
+        tracing::warn!(
+            %error,
+            "shutdown: the open batch could not be committed; abandoned, its records will be \
+             processed again by the partitions' next owner"
+        );
+        open.discard();
     }
+    drop(open);
     leave(consumer);
-    committed
 }
 
 /// Leaves the group (unsubscribing runs the revoke callback, served by the poll).
