@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use allocation_worker::runtime::errors::{classify, ErrorClass};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -166,6 +167,10 @@ fn read_all_blocking(mut config: ClientConfig, topic: &str, isolation: Isolation
                     })
                     .unwrap_or_default(),
             }),
+            // A broker restarted just before (a chaos fault): the client reconnects.
+            Some(Err(e)) if classify(&e) == ErrorClass::Retriable => {
+                eprintln!("harness: reading {topic}: {e} (transient; reading on)");
+            }
             Some(Err(e)) => panic!("reading {topic}: {e}"),
             None => {}
         }
