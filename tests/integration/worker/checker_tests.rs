@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::checker::problems;
 use super::replay::{replay, Expected};
+use super::support::observed::{ObservedRow, ObservedSnapshot};
 use super::support::{
-    now_ms, Observed, ObservedDlq, ObservedEvent, ObservedRow, ObservedSnapshot, Position, Sent,
-    SentKind, PARTITIONS,
+    now_ms, Observed, ObservedDlq, ObservedEvent, Position, Sent, SentKind, PARTITIONS,
 };
 use super::workload::Workload;
 
