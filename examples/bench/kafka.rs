@@ -184,6 +184,20 @@ impl OffsetWatch {
             .sum())
     }
 
+    /// Sum over the partitions of the topic's high watermarks.
+    pub fn end(&self) -> Result<u64> {
+        let mut sum = 0;
+        for e in self.tpl.elements() {
+            let (_, high) = self.consumer.fetch_watermarks(
+                e.topic(),
+                e.partition(),
+                Duration::from_secs(10),
+            )?;
+            sum += high.max(0) as u64;
+        }
+        Ok(sum)
+    }
+
     /// Commits `group`'s offsets to the end of the topic (a worker of that group then has
     /// nothing to process).
     pub fn commit_to_end(&self) -> Result<()> {
