@@ -4,9 +4,11 @@
 use apache_avro::Schema;
 use proptest::prelude::*;
 
-use super::wire::{decode_with, encode_with, frame, unframe, SchemaTable};
+use super::wire::{decode_with, encode_body, encode_with, frame, unframe, SchemaTable};
 use super::{DecodeError, FailureClass};
-use crate::adapters::contracts::records::Allocate;
+use crate::adapters::contracts::records::{
+    Allocate, BatchState, Deallocated, DeallocationReason, OrderLineState, ProductSnapshot,
+};
 use crate::adapters::contracts::{RecordType, SchemaCatalogue, WireMessage};
 
 /// Ids 1..=N: the catalogue's schemas in order; 100: a foreign record; 101: not a record.
@@ -58,6 +60,88 @@ fn every_record_type_round_trips_through_the_wire_format() {
         let decoded = decode_with(&catalogue, &table, &bytes).unwrap();
         assert_eq!(decoded.schema_id, id);
         assert_eq!(decoded.message, message);
+    }
+}
+
+/// The direct writer's bytes (header aside) are apache-avro's validating writer's.
+fn assert_direct_encoding_is_apache_avros(catalogue: &SchemaCatalogue, message: &WireMessage) {
+    let direct = encode_with(catalogue, 7, message).unwrap();
+    let reference = encode_body(catalogue, message).unwrap();
+    assert_eq!(&direct[..5], &[0, 0, 0, 0, 7]);
+    assert_eq!(&direct[5..], &reference[..], "{message:?}");
+}
+
+#[test]
+fn the_direct_avro_writer_writes_what_apache_avro_writes() {
+    let catalogue = SchemaCatalogue::load().unwrap();
+    for message in crate::adapters::contracts::examples::examples() {
+        assert_direct_encoding_is_apache_avros(&catalogue, &message);
+    }
+    let deallocated = |reason| -> WireMessage {
+        Deallocated {
+            orderid: "ö-1".into(),
+            sku: String::new(),
+            qty: i64::MIN,
+            batchref: "b".repeat(300),
+            reason,
+        }
+        .into()
+    };
+    for reason in [
+        DeallocationReason::Requested,
+        DeallocationReason::BatchQuantityChanged,
+    ] {
+        assert_direct_encoding_is_apache_avros(&catalogue, &deallocated(reason));
+    }
+    assert_direct_encoding_is_apache_avros(&catalogue, &allocate("LAMP", i64::MAX));
+}
+
+fn snapshot_strategy() -> impl Strategy<Value = ProductSnapshot> {
+    let line = (".{0,12}", ".{0,12}", any::<i64>())
+        .prop_map(|(orderid, sku, qty)| OrderLineState { orderid, sku, qty });
+    let eta =
+        proptest::option::of((-1_000_000i32..1_000_000).prop_map(|days| {
+            chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(days))
+        }));
+    let batch = (
+        ".{0,12}",
+        any::<i64>(),
+        eta,
+        proptest::collection::vec(line, 0..200),
+    )
+        .prop_map(
+            |(reference, purchased_quantity, eta, allocations)| BatchState {
+                reference,
+                sku: "S".into(),
+                purchased_quantity,
+                eta,
+                allocations,
+            },
+        );
+    (
+        ".{0,20}",
+        any::<i64>(),
+        proptest::collection::vec(batch, 0..4),
+        proptest::collection::vec(".{0,40}", 0..70),
+    )
+        .prop_map(
+            |(sku, version_number, batches, applied_message_ids)| ProductSnapshot {
+                sku,
+                version_number,
+                batches,
+                applied_message_ids,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Snapshots of any size (arrays of more than 63 items need a multi-byte block count).
+    #[test]
+    fn the_direct_avro_writer_writes_any_snapshot_as_apache_avro_does(snapshot in snapshot_strategy()) {
+        let catalogue = &fixture_once().0;
+        assert_direct_encoding_is_apache_avros(catalogue, &snapshot.into());
     }
 }
 
