@@ -45,13 +45,18 @@ impl Engine {
         }
     }
 
-    /// Encodes and sends the batch's latest snapshot per aggregate (read from the partition's
-    /// store, on the partition of the commands that changed it) and latest change per view row.
+    /// Encodes and sends the latest snapshot of each aggregate (read from the partition's store,
+    /// on the partition of the commands that changed it) and the latest change of each view
+    /// row that changed again after its first change of the batch was sent.
     fn send_compacted(&mut self) -> Result<(), Interrupt> {
         let topics = &self.settings.topics;
         let transient =
             |e: crate::adapters::codec::EncodeError| Interrupt::Transient(e.to_string());
-        for ((partition, sku), (metadata, trace)) in std::mem::take(&mut self.batch.snapshots) {
+        let snapshots = std::mem::take(&mut self.batch.snapshots);
+        for ((partition, sku), (metadata, trace)) in snapshots
+            .into_iter()
+            .filter_map(|(key, later)| Some((key, later?)))
+        {
             let Some(product) = self
                 .states
                 .get(&partition)
@@ -69,7 +74,10 @@ impl Engine {
             record.partition = Some(partition);
             self.send(record)?;
         }
-        for (update, trace) in std::mem::take(&mut self.batch.views).into_values() {
+        for (update, trace) in std::mem::take(&mut self.batch.views)
+            .into_values()
+            .flatten()
+        {
             let record = self
                 .rt
                 .block_on(self.codec.encode_view_update(
@@ -94,13 +102,16 @@ impl Engine {
             return Ok(());
         }
         let started = Instant::now();
+        self.last_commit = Some(started);
         if let Err(interrupt) = self.send_compacted() {
             return self.fail_batch(consumer, interrupt);
         }
+        let encoded = started.elapsed();
         let offsets = self.offsets();
         let flushed = with_retries("flush", &self.policy, || {
             flush_promptly(&self.producer, self.settings.transaction_timeout)
         });
+        let flushed_at = started.elapsed();
         let result = if let Err(e) = flushed {
             Err(e)
         } else if self.exactly_once() {
@@ -109,6 +120,14 @@ impl Engine {
         } else {
             self.commit_at_least_once(consumer, &offsets)
         };
+        tracing::debug!(
+            records = self.batch.records,
+            encode_us = encoded.as_micros() as u64,
+            flush_us = (flushed_at - encoded).as_micros() as u64,
+            commit_us = (started.elapsed() - flushed_at).as_micros() as u64,
+            open_us = self.batch.started.map(|s| (started - s).as_micros() as u64),
+            "batch committed"
+        );
         match result {
             Ok(()) => {
                 for p in &self.batch.touched {
