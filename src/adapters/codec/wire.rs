@@ -73,19 +73,56 @@ pub fn record_name(schema: &Schema) -> Option<String> {
 
 /// Decodes an Avro datum written with `writer` (registry id `schema_id`) into this worker's DTO
 /// of the same record name, resolving the writer schema to the reader schema.
+///
+/// When the writer schema is this worker's own (the usual case: the records of this contract's
+/// producers), the datum is read straight into the DTO ([`WireMessage::read_avro`]: no
+/// intermediate value, no resolution); the result is the same (tested on arbitrary bytes).
 pub fn decode_body(
     catalogue: &SchemaCatalogue,
     schema_id: u32,
     writer: &Schema,
     body: &[u8],
 ) -> Result<Decoded, DecodeError> {
-    cap_allocations();
-    let name = record_name(writer).unwrap_or_else(|| "<not a record>".to_owned());
-    let record =
-        RecordType::from_full_name(&name).ok_or_else(|| DecodeError::UnhandledRecordType {
+    let record = record_of(schema_id, writer)?;
+    if writer != catalogue.schema(record) {
+        return decode_body_resolving(catalogue, schema_id, writer, body);
+    }
+    let mut cursor = body;
+    let message =
+        WireMessage::read_avro(record, &mut cursor).map_err(|e| DecodeError::MalformedAvro {
             id: schema_id,
-            name: name.chars().take(200).collect(),
+            record,
+            detail: e.to_string(),
         })?;
+    if !cursor.is_empty() {
+        return Err(DecodeError::TrailingBytes {
+            id: schema_id,
+            record,
+            count: cursor.len(),
+        });
+    }
+    Ok(Decoded { schema_id, message })
+}
+
+/// The record type a writer schema names.
+fn record_of(schema_id: u32, writer: &Schema) -> Result<RecordType, DecodeError> {
+    let name = record_name(writer).unwrap_or_else(|| "<not a record>".to_owned());
+    RecordType::from_full_name(&name).ok_or_else(|| DecodeError::UnhandledRecordType {
+        id: schema_id,
+        name: name.chars().take(200).collect(),
+    })
+}
+
+/// [`decode_body`] through apache-avro: read with the writer schema, resolve to the reader
+/// schema, convert the value. Any writer schema of a record type of the contract.
+pub fn decode_body_resolving(
+    catalogue: &SchemaCatalogue,
+    schema_id: u32,
+    writer: &Schema,
+    body: &[u8],
+) -> Result<Decoded, DecodeError> {
+    cap_allocations();
+    let record = record_of(schema_id, writer)?;
     let malformed = |e: apache_avro::Error| DecodeError::MalformedAvro {
         id: schema_id,
         record,

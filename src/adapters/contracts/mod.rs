@@ -112,6 +112,18 @@ macro_rules! catalogue {
                 match self { $( WireMessage::$variant(m) => m.write_avro(out) ),+ }
             }
 
+            /// Reads a datum written with `record_type`'s own schema (this worker's), without the
+            /// intermediate Avro value; `input` is advanced past it.
+            pub fn read_avro(
+                record_type: RecordType,
+                input: &mut &[u8],
+            ) -> Result<Self, super::avro::ReadError> {
+                match record_type {
+                    $( RecordType::$variant =>
+                        records::$variant::read_avro(input).map(WireMessage::$variant) ),+
+                }
+            }
+
             /// From a value read with (resolved to) `record_type`'s schema.
             pub fn from_value(record_type: RecordType, value: Value) -> Result<Self, ShapeError> {
                 match record_type {

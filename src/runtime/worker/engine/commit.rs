@@ -92,8 +92,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Commits the open batch: compacted records, flush (so the transaction commit does not
-    /// wait in rdkafka's 100 ms flush polls), offsets and the transaction.
+    /// Commits the open batch: compacted records; in exactly-once mode the consumed offsets
+    /// (their round trips to the coordinators overlap the outputs still in flight, as the
+    /// Java producer allows); the flush (so the transaction commit does not wait in rdkafka's
+    /// 100 ms flush polls); then the transaction — or, at-least-once, the offsets.
     pub(crate) fn commit<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
@@ -107,24 +109,35 @@ impl Engine {
             return self.fail_batch(consumer, interrupt);
         }
         let encoded = started.elapsed();
+        let in_flight = self.producer.in_flight_count();
         let offsets = self.offsets();
-        let flushed = with_retries("flush", &self.policy, || {
-            flush_promptly(&self.producer, self.settings.transaction_timeout)
-        });
-        let flushed_at = started.elapsed();
-        let result = if let Err(e) = flushed {
-            Err(e)
-        } else if self.exactly_once() {
+        let txn = Transactions::new(&self.producer, self.policy);
+        let flush = || {
+            with_retries("flush", &self.policy, || {
+                flush_promptly(&self.producer, self.settings.transaction_timeout)
+            })
+        };
+        let mut flushed_at = encoded;
+        let result = if self.exactly_once() {
             let group = consumer.group_metadata();
-            Transactions::new(&self.producer, self.policy).commit(&offsets, group.as_ref())
+            txn.send_offsets(&offsets, group.as_ref())
+                .and_then(|()| {
+                    let flushed = flush();
+                    flushed_at = started.elapsed();
+                    flushed
+                })
+                .and_then(|()| txn.commit_transaction())
         } else {
-            self.commit_at_least_once(consumer, &offsets)
+            let flushed = flush();
+            flushed_at = started.elapsed();
+            flushed.and_then(|()| self.commit_at_least_once(consumer, &offsets))
         };
         tracing::debug!(
             records = self.batch.records,
+            in_flight,
             encode_us = encoded.as_micros() as u64,
-            flush_us = (flushed_at - encoded).as_micros() as u64,
-            commit_us = (started.elapsed() - flushed_at).as_micros() as u64,
+            offsets_and_flush_us = (flushed_at.saturating_sub(encoded)).as_micros() as u64,
+            commit_us = (started.elapsed().saturating_sub(flushed_at)).as_micros() as u64,
             open_us = self.batch.started.map(|s| (started - s).as_micros() as u64),
             "batch committed"
         );
