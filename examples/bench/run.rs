@@ -219,7 +219,8 @@ pub fn all(env: &Env, o: &Options) -> Result<Report> {
         }
     }
     if o.part("raw") {
-        report.drain.push(drain_raw(&ctx, &raw_prefix)?);
+        report.drain.push(drain_raw(&ctx, &raw_prefix, 1)?);
+        report.drain.push(drain_raw(&ctx, &raw_prefix, 3)?);
     }
     for c in &worker_configs {
         report.drain.push(drain_worker(&ctx, c)?);
@@ -428,31 +429,41 @@ fn measure_drain(
     Ok(d)
 }
 
-fn drain_raw(ctx: &Ctx, prefix: &str) -> Result<Drain> {
+/// The raw passthrough of the preloaded commands under `prefix`, writing each to `outputs`
+/// topics.
+fn drain_raw(ctx: &Ctx, prefix: &str, outputs: usize) -> Result<Drain> {
     let topics = Topics::with_prefix(prefix);
-    let output = format!("{prefix}passthrough-out");
-    kafka::create_topics(ctx.env, std::slice::from_ref(&output), ctx.o.partitions)?;
-    let group = format!("{prefix}raw");
-    let args = vec![
+    let names: Vec<String> = (0..outputs)
+        .map(|i| format!("{prefix}passthrough-{outputs}-out-{i}"))
+        .collect();
+    kafka::create_topics(ctx.env, &names, ctx.o.partitions)?;
+    let group = format!("{prefix}raw-{outputs}");
+    let mut args = vec![
         "--input".into(),
         topics.commands.clone(),
-        "--output".into(),
-        output,
         "--group".into(),
         group.clone(),
         "--commit-ms".into(),
         "100".into(),
     ];
-    let (mut child, ready) = worker::spawn_passthrough(&args, &ctx.log("passthrough"))?;
-    let result = measure_drain(
-        ctx,
-        report::RAW,
-        child.id(),
-        ready,
-        &group,
-        &topics.commands,
-        "consume → produce key, value, headers; flush + commit every 100 ms",
-    );
+    for name in names {
+        args.push("--output".into());
+        args.push(name);
+    }
+    let (name, note) = if outputs == 1 {
+        (
+            report::RAW,
+            "consume → produce key, value, headers; flush + commit every 100 ms",
+        )
+    } else {
+        (
+            report::RAW3,
+            "the same, each input written to 3 topics (the worker writes ≈ 3 records per input)",
+        )
+    };
+    let (mut child, ready) =
+        worker::spawn_passthrough(&args, &ctx.log(&format!("passthrough-{outputs}")))?;
+    let result = measure_drain(ctx, name, child.id(), ready, &group, &topics.commands, note);
     worker::stop_child(&mut child)?;
     result
 }
