@@ -104,7 +104,7 @@ impl Engine {
             return Ok(());
         }
         let started = Instant::now();
-        self.last_commit = Some(started);
+        self.last_commit = Some((started, Duration::ZERO));
         if let Err(interrupt) = self.send_compacted() {
             return self.fail_batch(consumer, interrupt);
         }
@@ -141,6 +141,7 @@ impl Engine {
             open_us = self.batch.started.map(|s| (started - s).as_micros() as u64),
             "batch committed"
         );
+        self.last_commit = Some((started, started.elapsed()));
         match result {
             Ok(()) => {
                 for p in &self.batch.touched {

@@ -86,8 +86,9 @@ pub(crate) struct Engine {
     pub(crate) metrics: Arc<WorkerMetrics>,
     /// Set when a rebalance callback hit a fatal error (callbacks cannot return errors).
     pub(crate) fatal: Option<WorkerError>,
-    /// When the last commit began: commits start at most once per commit interval.
-    last_commit: Option<Instant>,
+    /// When the last commit began and how long it took: commits start at most once per commit
+    /// interval.
+    last_commit: Option<(Instant, Duration)>,
 }
 
 impl Engine {
@@ -132,14 +133,20 @@ impl Engine {
     }
 
     /// When the open batch must commit (`None` when no batch is open): one commit interval
-    /// after the previous commit began (Kafka Streams' `commit.interval.ms`), and at once when
-    /// that is already past — never later than one interval after the batch's first record.
+    /// after the previous commit began (Kafka Streams' `commit.interval.ms`), but not before
+    /// the batch has had as long as that commit took (or the interval, if shorter) to gather
+    /// records — never later than one interval after its first record.
+    ///
     /// Counting from the previous commit, not from the first record, keeps a record that
-    /// arrives during a commit from waiting for that commit and then a whole interval more.
+    /// arrives during a commit from waiting for that commit and then a whole interval more;
+    /// the minimum keeps a commit that takes longer than the interval from shrinking the
+    /// batches to a record each.
     pub(crate) fn batch_deadline(&self) -> Option<Instant> {
         let interval = self.settings.commit_interval;
         self.batch.started.map(|first| match self.last_commit {
-            Some(last) => (last + interval).clamp(first, first + interval),
+            Some((last, took)) => (last + interval)
+                .max(first + took.min(interval))
+                .min(first + interval),
             None => first + interval,
         })
     }
