@@ -184,6 +184,20 @@ impl OffsetWatch {
             .sum())
     }
 
+    /// Sum over the partitions of the topic's high watermarks.
+    pub fn end(&self) -> Result<u64> {
+        let mut sum = 0;
+        for e in self.tpl.elements() {
+            let (_, high) = self.consumer.fetch_watermarks(
+                e.topic(),
+                e.partition(),
+                Duration::from_secs(10),
+            )?;
+            sum += high.max(0) as u64;
+        }
+        Ok(sum)
+    }
+
     /// Commits `group`'s offsets to the end of the topic (a worker of that group then has
     /// nothing to process).
     pub fn commit_to_end(&self) -> Result<()> {
@@ -219,13 +233,13 @@ impl OffsetWatch {
 }
 
 /// The raw passthrough (a child process of the driver): consume → produce the same key,
-/// value and headers, no state, at-least-once (every `commit_ms`: flush, then commit the
+/// value and headers to each output topic, no state, at-least-once (every `commit_ms`: flush, then commit the
 /// consumed offsets — what the worker's at-least-once mode does). Runs until killed; prints
 /// `ready` once it has its partitions.
 pub fn passthrough(
     env: &Env,
     input: &str,
-    output: &str,
+    outputs: &[String],
     group: &str,
     commit_ms: u64,
 ) -> Result<()> {
@@ -245,14 +259,16 @@ pub fn passthrough(
     loop {
         if let Some(message) = consumer.poll(Duration::from_millis(50)) {
             let m = message?;
-            let mut record = BaseRecord::to(output).key(m.key().unwrap_or_default());
-            if let Some(p) = m.payload() {
-                record = record.payload(p);
+            for output in outputs {
+                let mut record = BaseRecord::to(output).key(m.key().unwrap_or_default());
+                if let Some(p) = m.payload() {
+                    record = record.payload(p);
+                }
+                if let Some(h) = m.headers() {
+                    record = record.headers(h.detach());
+                }
+                send_blocking(&producer, record)?;
             }
-            if let Some(h) = m.headers() {
-                record = record.headers(h.detach());
-            }
-            send_blocking(&producer, record)?;
             next.insert(m.partition(), m.offset() + 1);
         }
         producer.poll(Duration::ZERO);

@@ -38,8 +38,9 @@ enum Cmd {
     Passthrough {
         #[arg(long)]
         input: String,
-        #[arg(long)]
-        output: String,
+        /// Repeat for several outputs: every input record is written to each.
+        #[arg(long, required = true)]
+        output: Vec<String>,
         #[arg(long)]
         group: String,
         #[arg(long, default_value_t = 100)]

@@ -215,6 +215,9 @@ impl Report {
 }
 
 pub const RAW: &str = "raw rdkafka passthrough (at-least-once)";
+/// The passthrough writing every input to three topics: the worker writes about three
+/// records per input (event, snapshot, view row).
+pub const RAW3: &str = "raw rdkafka passthrough, 3 outputs per input (at-least-once)";
 pub const ALO: &str = "worker at-least-once (100 ms)";
 pub const PRODUCER_PERF: &str = "broker: kafka-producer-perf-test";
 pub const CONSUMER_PERF: &str = "broker: kafka-consumer-perf-test";

@@ -45,11 +45,37 @@ pub struct Options {
         default_value = "perf,raw,worker,latency,restore"
     )]
     pub parts: String,
+    /// Which worker configurations to run (comma-separated tags: alo100,eos10,eos100,eos1000).
+    #[arg(
+        long,
+        env = "BENCH_CONFIGS",
+        default_value = "alo100,eos10,eos100,eos1000"
+    )]
+    pub configs: String,
+    /// The latency runs' load levels, % of the 100 % rate (comma-separated).
+    #[arg(
+        long,
+        env = "BENCH_LOADS",
+        value_delimiter = ',',
+        default_value = "25,50,80"
+    )]
+    pub loads: Vec<u32>,
+    /// Seconds of open-loop sending at each level's rate before the measured part (the
+    /// worker's warm-up: first transactions, caches, connections), not counted.
+    #[arg(long, env = "BENCH_WARMUP_SECONDS", default_value_t = 2)]
+    pub warmup_seconds: u64,
+    /// The latency runs' 100 % rate, records/s (default: each configuration's drained rate;
+    /// set it to run `latency` without the `worker` drains).
+    #[arg(long, env = "BENCH_LATENCY_MAX_RATE")]
+    pub latency_max_rate: Option<f64>,
 }
 
 impl Options {
     fn part(&self, name: &str) -> bool {
         self.parts.split(',').any(|p| p.trim() == name)
+    }
+    fn config(&self, tag: &str) -> bool {
+        self.configs.split(',').any(|c| c.trim() == tag)
     }
 }
 
@@ -171,7 +197,12 @@ pub fn all(env: &Env, o: &Options) -> Result<Report> {
             t.elapsed().as_secs_f64()
         ));
     }
-    let worker_configs = if o.part("worker") { configs() } else { vec![] };
+    let selected: Vec<Config> = configs().into_iter().filter(|c| o.config(&c.tag)).collect();
+    let worker_configs = if o.part("worker") {
+        selected.clone()
+    } else {
+        vec![]
+    };
     for c in &worker_configs {
         let t = Instant::now();
         ctx.preload(&ctx.prefix(&c.tag), &commands)?;
@@ -188,24 +219,26 @@ pub fn all(env: &Env, o: &Options) -> Result<Report> {
         }
     }
     if o.part("raw") {
-        report.drain.push(drain_raw(&ctx, &raw_prefix)?);
+        report.drain.push(drain_raw(&ctx, &raw_prefix, 1)?);
+        report.drain.push(drain_raw(&ctx, &raw_prefix, 3)?);
     }
     for c in &worker_configs {
         report.drain.push(drain_worker(&ctx, c)?);
     }
-    if o.part("restore") && o.part("worker") {
-        let (restore, memory) = restore_and_memory(&ctx, &configs()[2])?;
+    let eos100 = worker_configs.iter().find(|c| c.tag == "eos100");
+    if let (true, Some(eos100)) = (o.part("restore"), eos100) {
+        let (restore, memory) = restore_and_memory(&ctx, eos100)?;
         report.restore = Some(restore);
         report.memory = Some(memory);
     }
     if o.part("latency") {
-        for c in &worker_configs {
-            let Some(max) = report
+        for c in &selected {
+            let drained = report
                 .drain
                 .iter()
                 .find(|d| d.name == c.name)
-                .map(|d| d.records_per_second)
-            else {
+                .map(|d| d.records_per_second);
+            let Some(max) = o.latency_max_rate.or(drained) else {
                 continue;
             };
             report.latency.extend(latency_runs(&ctx, c, max)?);
@@ -396,31 +429,41 @@ fn measure_drain(
     Ok(d)
 }
 
-fn drain_raw(ctx: &Ctx, prefix: &str) -> Result<Drain> {
+/// The raw passthrough of the preloaded commands under `prefix`, writing each to `outputs`
+/// topics.
+fn drain_raw(ctx: &Ctx, prefix: &str, outputs: usize) -> Result<Drain> {
     let topics = Topics::with_prefix(prefix);
-    let output = format!("{prefix}passthrough-out");
-    kafka::create_topics(ctx.env, std::slice::from_ref(&output), ctx.o.partitions)?;
-    let group = format!("{prefix}raw");
-    let args = vec![
+    let names: Vec<String> = (0..outputs)
+        .map(|i| format!("{prefix}passthrough-{outputs}-out-{i}"))
+        .collect();
+    kafka::create_topics(ctx.env, &names, ctx.o.partitions)?;
+    let group = format!("{prefix}raw-{outputs}");
+    let mut args = vec![
         "--input".into(),
         topics.commands.clone(),
-        "--output".into(),
-        output,
         "--group".into(),
         group.clone(),
         "--commit-ms".into(),
         "100".into(),
     ];
-    let (mut child, ready) = worker::spawn_passthrough(&args, &ctx.log("passthrough"))?;
-    let result = measure_drain(
-        ctx,
-        report::RAW,
-        child.id(),
-        ready,
-        &group,
-        &topics.commands,
-        "consume → produce key, value, headers; flush + commit every 100 ms",
-    );
+    for name in names {
+        args.push("--output".into());
+        args.push(name);
+    }
+    let (name, note) = if outputs == 1 {
+        (
+            report::RAW,
+            "consume → produce key, value, headers; flush + commit every 100 ms",
+        )
+    } else {
+        (
+            report::RAW3,
+            "the same, each input written to 3 topics (the worker writes ≈ 3 records per input)",
+        )
+    };
+    let (mut child, ready) =
+        worker::spawn_passthrough(&args, &ctx.log(&format!("passthrough-{outputs}")))?;
+    let result = measure_drain(ctx, name, child.id(), ready, &group, &topics.commands, note);
     worker::stop_child(&mut child)?;
     result
 }
@@ -526,24 +569,73 @@ fn latency_runs(ctx: &Ctx, c: &Config, max_rate: f64) -> Result<Vec<Latency>> {
             .wait_for(setup.len() as u64, Duration::from_secs(600))?;
         let verifier = Verifier::start(ctx.env, &topics.events, ctx.o.partitions)?;
         let mut out = vec![];
-        for load in [25u32, 50, 80] {
+        for &load in &ctx.o.loads {
             let rate = max_rate * load as f64 / 100.0;
             let n = (rate * ctx.o.latency_seconds as f64) as usize;
-            let commands = w.commands(n).map_err(|e| anyhow!(e))?;
+            let warm = (rate * ctx.o.warmup_seconds as f64) as usize;
+            let commands = w.commands(warm + n).map_err(|e| anyhow!(e))?;
             let encoded = kafka::encode(&ctx.codec, &ctx.rt, &topics, &commands)?;
             verifier.take();
-            let sent_in =
-                latency::send_open_loop(ctx.env, &topics.commands, &encoded, rate, &verifier)?;
+            let (w0, d0) = (
+                procmon::sample(worker.pid()),
+                procmon::sample(std::process::id()),
+            );
+            let progress = std::env::var_os("BENCH_TRACE").map(|_| {
+                let (env, group, topic, parts) =
+                    (ctx.env.clone(), group.clone(), topics.commands.clone(), ctx.o.partitions);
+                let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let s2 = stop.clone();
+                let pending = verifier.pending_handle();
+                let t = std::thread::spawn(move || {
+                    let Ok(watch) = OffsetWatch::new(&env, &group, &topic, parts) else {
+                        return;
+                    };
+                    let t0 = Instant::now();
+                    while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+                        let committed = watch.committed().unwrap_or(0);
+                        let end = watch.end().unwrap_or(0);
+                        let outstanding = pending.lock().map(|p| p.len()).unwrap_or(0);
+                        say(format!(
+                            "  t={:.1}s input end {end}, worker committed {committed} (lag {}), verifier outstanding {outstanding}",
+                            t0.elapsed().as_secs_f64(),
+                            end.saturating_sub(committed)
+                        ));
+                        std::thread::sleep(Duration::from_millis(1000));
+                    }
+                });
+                (stop, t)
+            });
+            let sent = latency::send_open_loop(
+                ctx.env,
+                &topics.commands,
+                &encoded,
+                warm,
+                rate,
+                &verifier,
+            )?;
+            let (w1, d1) = (
+                procmon::sample(worker.pid()),
+                procmon::sample(std::process::id()),
+            );
+            let cpu = |a: Option<procmon::Sample>, b: Option<procmon::Sample>| match (a, b) {
+                (Some(a), Some(b)) => procmon::cpu_percent(&a, &b),
+                _ => f64::NAN,
+            };
             let deadline =
                 Instant::now() + Duration::from_millis(c.commit_ms) + Duration::from_secs(30);
             while verifier.outstanding() > 0 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
+            if let Some((stop, t)) = progress {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = t.join();
+            }
             let missing = verifier.outstanding();
             let s = latency::summarize(&verifier.take());
             say(format!(
-                "{} at {load} % ({rate:.0}/s, sent in {:.1} s): p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} ms, {missing} unanswered",
-                c.name, sent_in.as_secs_f64(), s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms
+                "{} at {load} % ({rate:.0}/s, sent in {:.1} s, sender at most {:.1} ms late; CPU worker {:.0} %, driver {:.0} %): p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} ms, {missing} unanswered",
+                c.name, sent.elapsed.as_secs_f64(), sent.max_late.as_secs_f64() * 1e3,
+                cpu(w0, w1), cpu(d0, d1), s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms
             ));
             out.push(Latency {
                 name: c.name.clone(),
@@ -559,6 +651,9 @@ fn latency_runs(ctx: &Ctx, c: &Config, max_rate: f64) -> Result<Vec<Latency>> {
             });
         }
         verifier.finish()?;
+        if let Ok((_, metrics)) = worker::http_get(&worker.addr, "/metrics") {
+            let _ = std::fs::write(ctx.o.out.join(format!("lat-{}.metrics", c.tag)), metrics);
+        }
         Ok(out)
     })();
     worker.stop()?;

@@ -68,7 +68,10 @@ impl Worker {
             .env("MAX_BATCH", spec.max_batch.to_string())
             .env("HTTP_ADDR", &addr)
             .env("LAG_INTERVAL_MS", "0")
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(logfile.try_clone()?)
             .stderr(logfile)

@@ -53,7 +53,8 @@ pub struct RunArgs {
     /// Delivery guarantee. [default: exactly-once]
     #[arg(long, env = "GUARANTEE", value_enum)]
     pub guarantee: Option<GuaranteeArg>,
-    /// A batch (one transaction) closes this long after its first record. [default: 100]
+    /// A batch (one transaction) commits this long after the previous commit began, never
+    /// later than this long after its first record. [default: 100]
     #[arg(long, env = "COMMIT_INTERVAL_MS")]
     pub commit_interval_ms: Option<u64>,
     /// …or when it holds this many records. [default: 1000]

@@ -113,7 +113,8 @@ pub struct WorkerSettings {
     /// Static membership: a restarted replica gets its partitions back without a rebalance.
     pub group_instance_id: Option<String>,
     pub guarantee: Guarantee,
-    /// A batch closes when this much time passed since its first record…
+    /// A batch closes this long after the previous commit began (at once when that is past),
+    /// so never later than this long after its first record…
     pub commit_interval: Duration,
     /// …or when it holds this many records.
     pub max_batch_records: usize,
@@ -194,13 +195,17 @@ impl WorkerSettings {
     /// The output producer: transactional (EOS v2) or idempotent (at-least-once).
     pub fn producer_config(&self) -> ClientConfig {
         let mut config = self.client_base();
+        // Defaults a user may override with a pass-through property.
+        for (key, default) in [("linger.ms", "5"), ("compression.type", "lz4")] {
+            if self.properties.get(key).is_none() {
+                config.set(key, default);
+            }
+        }
         config
             .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
             // The Java client's partitioner: records keyed by sku land where Java producers
             // put them, so commands, events and changelog stay co-partitioned.
-            .set("partitioner", "murmur2_random")
-            .set("compression.type", "lz4");
+            .set("partitioner", "murmur2_random");
         if self.guarantee == Guarantee::ExactlyOnce {
             config.set("transactional.id", &self.transactional_id).set(
                 "transaction.timeout.ms",
@@ -265,6 +270,21 @@ mod tests {
         s.properties.set("security.protocol", "SSL").unwrap();
         assert_eq!(s.consumer_config().get("security.protocol"), Some("SSL"));
         assert_eq!(s.producer_config().get("security.protocol"), Some("SSL"));
+    }
+
+    #[test]
+    fn producer_defaults_yield_to_pass_through_properties() {
+        let mut s = settings();
+        assert_eq!(s.producer_config().get("linger.ms"), Some("5"));
+        s.properties.set("linger.ms", "1").unwrap();
+        s.properties.set("partitioner", "random").unwrap();
+        assert_eq!(s.producer_config().get("linger.ms"), Some("1"));
+        assert_eq!(s.producer_config().get("compression.type"), Some("lz4"));
+        // Co-partitioning depends on the partitioner: not overridable.
+        assert_eq!(
+            s.producer_config().get("partitioner"),
+            Some("murmur2_random")
+        );
     }
 
     #[test]

@@ -165,13 +165,25 @@ impl<'p, P: Producer> Transactions<'p, P> {
         offsets: &TopicPartitionList,
         group: Option<&ConsumerGroupMetadata>,
     ) -> Result<(), TxnError> {
-        if let Some(group) = group {
-            send_offsets(self.producer, &self.policy, offsets, group, Timeout::Never)?;
-        }
+        self.send_offsets(offsets, group)?;
         self.commit_transaction()
     }
 
-    /// Commits what was produced and the offsets already sent to the transaction.
+    /// Adds the consumed offsets (already last-processed + 1) with fresh group metadata to the
+    /// open transaction. It need not wait for the produced records (the Java producer does not
+    /// either): [`Transactions::commit_transaction`] flushes them before it commits.
+    pub fn send_offsets(
+        &self,
+        offsets: &TopicPartitionList,
+        group: Option<&ConsumerGroupMetadata>,
+    ) -> Result<(), TxnError> {
+        if let Some(group) = group {
+            send_offsets(self.producer, &self.policy, offsets, group, Timeout::Never)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction (everything produced in it and the offsets sent to it).
     pub fn commit_transaction(&self) -> Result<(), TxnError> {
         with_retries("commit_transaction", &self.policy, || {
             self.producer.commit_transaction(Timeout::Never)

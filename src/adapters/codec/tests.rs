@@ -4,9 +4,14 @@
 use apache_avro::Schema;
 use proptest::prelude::*;
 
-use super::wire::{decode_with, encode_with, frame, unframe, SchemaTable};
+use super::wire::{
+    decode_body, decode_body_resolving, decode_with, encode_body, encode_with, frame, unframe,
+    SchemaTable,
+};
 use super::{DecodeError, FailureClass};
-use crate::adapters::contracts::records::Allocate;
+use crate::adapters::contracts::records::{
+    Allocate, BatchState, Deallocated, DeallocationReason, OrderLineState, ProductSnapshot,
+};
 use crate::adapters::contracts::{RecordType, SchemaCatalogue, WireMessage};
 
 /// Ids 1..=N: the catalogue's schemas in order; 100: a foreign record; 101: not a record.
@@ -58,6 +63,155 @@ fn every_record_type_round_trips_through_the_wire_format() {
         let decoded = decode_with(&catalogue, &table, &bytes).unwrap();
         assert_eq!(decoded.schema_id, id);
         assert_eq!(decoded.message, message);
+    }
+}
+
+/// The direct writer's bytes (header aside) are apache-avro's validating writer's.
+fn assert_direct_encoding_is_apache_avros(catalogue: &SchemaCatalogue, message: &WireMessage) {
+    let direct = encode_with(catalogue, 7, message).unwrap();
+    let reference = encode_body(catalogue, message).unwrap();
+    assert_eq!(&direct[..5], &[0, 0, 0, 0, 7]);
+    assert_eq!(&direct[5..], &reference[..], "{message:?}");
+}
+
+#[test]
+fn the_direct_avro_writer_writes_what_apache_avro_writes() {
+    let catalogue = SchemaCatalogue::load().unwrap();
+    for message in crate::adapters::contracts::examples::examples() {
+        assert_direct_encoding_is_apache_avros(&catalogue, &message);
+    }
+    let deallocated = |reason| -> WireMessage {
+        Deallocated {
+            orderid: "ö-1".into(),
+            sku: String::new(),
+            qty: i64::MIN,
+            batchref: "b".repeat(300),
+            reason,
+        }
+        .into()
+    };
+    for reason in [
+        DeallocationReason::Requested,
+        DeallocationReason::BatchQuantityChanged,
+    ] {
+        assert_direct_encoding_is_apache_avros(&catalogue, &deallocated(reason));
+    }
+    assert_direct_encoding_is_apache_avros(&catalogue, &allocate("LAMP", i64::MAX));
+}
+
+fn snapshot_strategy() -> impl Strategy<Value = ProductSnapshot> {
+    let line = (".{0,12}", ".{0,12}", any::<i64>())
+        .prop_map(|(orderid, sku, qty)| OrderLineState { orderid, sku, qty });
+    let eta =
+        proptest::option::of((-1_000_000i32..1_000_000).prop_map(|days| {
+            chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(days))
+        }));
+    let batch = (
+        ".{0,12}",
+        any::<i64>(),
+        eta,
+        proptest::collection::vec(line, 0..200),
+    )
+        .prop_map(
+            |(reference, purchased_quantity, eta, allocations)| BatchState {
+                reference,
+                sku: "S".into(),
+                purchased_quantity,
+                eta,
+                allocations,
+            },
+        );
+    (
+        ".{0,20}",
+        any::<i64>(),
+        proptest::collection::vec(batch, 0..4),
+        proptest::collection::vec(".{0,40}", 0..70),
+    )
+        .prop_map(
+            |(sku, version_number, batches, applied_message_ids)| ProductSnapshot {
+                sku,
+                version_number,
+                batches,
+                applied_message_ids,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Snapshots of any size (arrays of more than 63 items need a multi-byte block count).
+    #[test]
+    fn the_direct_avro_writer_writes_any_snapshot_as_apache_avro_does(snapshot in snapshot_strategy()) {
+        let catalogue = &fixture_once().0;
+        let message: WireMessage = snapshot.into();
+        assert_direct_encoding_is_apache_avros(catalogue, &message);
+        let bytes = encode_with(catalogue, 1, &message).unwrap();
+        let schema = catalogue.schema(RecordType::ProductSnapshot);
+        let direct = decode_body(catalogue, 1, schema, &bytes[5..]).unwrap();
+        prop_assert_eq!(direct.message, message);
+    }
+}
+
+/// The direct reader and apache-avro's agree on `body`: the same message, or an error from
+/// both — except where apache-avro reads a datum that ends early, at a trailing nullable field,
+/// as if that field were null (its reader's leniency at end of input): the direct reader calls
+/// a datum that ends early malformed.
+fn readers_agree(
+    catalogue: &SchemaCatalogue,
+    schema: &Schema,
+    body: &[u8],
+) -> Result<(), TestCaseError> {
+    let direct = decode_body(catalogue, 1, schema, body);
+    let reference = decode_body_resolving(catalogue, 1, schema, body);
+    match (direct, reference) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+        (Err(a), Err(b)) => {
+            prop_assert!(!a.class().is_retriable(), "{a:?}");
+            prop_assert!(!b.class().is_retriable(), "{b:?}");
+        }
+        // Both read the same bytes in the same order: where the direct reader ran out of
+        // input, apache-avro did too, and substituted a null.
+        (Err(DecodeError::MalformedAvro { detail, .. }), Ok(_))
+            if detail == crate::adapters::avro::ReadError::Truncated.to_string() => {}
+        (a, b) => prop_assert!(false, "direct {a:?} vs apache-avro {b:?}"),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+    /// The direct reader (writer schema = this worker's) agrees with apache-avro's reader and
+    /// the resolution on any bytes: the same message, or an error from both.
+    #[test]
+    fn the_direct_avro_reader_reads_what_apache_avro_reads(
+        index in 0..RecordType::ALL.len(),
+        body in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let catalogue = &fixture_once().0;
+        let record = RecordType::ALL[index];
+        let schema = catalogue.schema(record);
+        readers_agree(catalogue, schema, &body)?;
+    }
+
+    /// The same on valid datums with one byte changed and the end cut off somewhere.
+    #[test]
+    fn the_direct_avro_reader_agrees_on_damaged_datums(
+        example in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let catalogue = &fixture_once().0;
+        let examples = crate::adapters::contracts::examples::examples();
+        let message = &examples[example.index(examples.len())];
+        let schema = catalogue.schema(message.record_type());
+        let mut body = encode_body(catalogue, message).unwrap();
+        let i = at.index(body.len());
+        body[i] = byte;
+        body.truncate(body.len() - cut.index(3).min(body.len()));
+        readers_agree(catalogue, schema, &body)?;
     }
 }
 

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
-use super::avro::{AvroRecord, Shape, ShapeError};
+use super::avro::{AvroField, AvroRecord, Shape, ShapeError};
 
 /// What role a record type plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,6 +104,24 @@ macro_rules! catalogue {
             /// The Avro value, ready to be written with the record type's schema.
             pub fn to_value(&self) -> Value {
                 match self { $( WireMessage::$variant(m) => m.to_value() ),+ }
+            }
+
+            /// Appends the Avro binary datum (what writing [`WireMessage::to_value`] with the
+            /// record type's schema gives, without the intermediate value).
+            pub fn write_avro(&self, out: &mut Vec<u8>) {
+                match self { $( WireMessage::$variant(m) => m.write_avro(out) ),+ }
+            }
+
+            /// Reads a datum written with `record_type`'s own schema (this worker's), without the
+            /// intermediate Avro value; `input` is advanced past it.
+            pub fn read_avro(
+                record_type: RecordType,
+                input: &mut &[u8],
+            ) -> Result<Self, super::avro::ReadError> {
+                match record_type {
+                    $( RecordType::$variant =>
+                        records::$variant::read_avro(input).map(WireMessage::$variant) ),+
+                }
             }
 
             /// From a value read with (resolved to) `record_type`'s schema.

@@ -91,13 +91,25 @@ impl TraceParent {
     }
 }
 
+/// Writes the lowest `out.len()` nibbles of `value` as lowercase hex, most significant first.
+fn write_hex(out: &mut [u8], mut value: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in out.iter_mut().rev() {
+        *byte = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
+    }
+}
+
 impl fmt::Display for TraceParent {
+    /// `00-<32 hex>-<16 hex>-<2 hex>`, written without the formatting machinery (one per
+    /// record the worker writes).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id, self.parent_id, self.flags
-        )
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        write_hex(&mut text[3..35], self.trace_id);
+        write_hex(&mut text[36..52], u128::from(self.parent_id));
+        write_hex(&mut text[53..55], u128::from(self.flags));
+        // Only ASCII hex digits and dashes were written.
+        f.write_str(std::str::from_utf8(&text).unwrap_or_default())
     }
 }
 
@@ -113,6 +125,22 @@ mod tests {
         assert_eq!(tp.parent_id(), 0x00f067aa0ba902b7);
         assert_eq!(tp.flags(), SAMPLED);
         assert_eq!(tp.to_string(), text);
+    }
+
+    #[test]
+    fn prints_like_the_formatting_machinery() {
+        for (trace, parent, flags) in [
+            (1u128, 1u64, 0u8),
+            (u128::MAX, u64::MAX, u8::MAX),
+            (0x0123_4567_89ab_cdef_0011_2233_4455_6677, 0xa, SAMPLED),
+        ] {
+            let tp = TraceParent::new(trace, parent, flags).unwrap();
+            assert_eq!(
+                tp.to_string(),
+                format!("00-{trace:032x}-{parent:016x}-{flags:02x}")
+            );
+            assert_eq!(TraceParent::parse(&tp.to_string()), Some(tp));
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! cache) runs on the tokio runtime through its handle.
 //!
 //! Loop: poll → process each record into the open batch → commit when the batch holds
-//! `max_batch_records` records or `commit_interval` has passed since its first record. A
+//! `max_batch_records` records or is due (see `Engine::batch_deadline`: one `commit_interval`
+//! after the previous commit began, never later than one after its first record). A
 //! transient failure aborts the batch and processes it again. A fatal one ends the
 //! *generation*: a fenced or broken producer, a failed restore or rewind discard everything
 //! uncommitted, leave the group, and start a new generation — new producer (same

@@ -47,13 +47,18 @@ impl Engine {
         }
     }
 
-    /// Encodes and sends the batch's latest snapshot per aggregate (read from the partition's
-    /// store, on the partition of the commands that changed it) and latest change per view row.
+    /// Encodes and sends the latest snapshot of each aggregate (read from the partition's store,
+    /// on the partition of the commands that changed it) and the latest change of each view
+    /// row that changed again after its first change of the batch was sent.
     fn send_compacted(&mut self) -> Result<(), Interrupt> {
         let topics = &self.settings.topics;
         let transient =
             |e: crate::adapters::codec::EncodeError| Interrupt::Transient(e.to_string());
-        for ((partition, sku), (metadata, trace)) in std::mem::take(&mut self.batch.snapshots) {
+        let snapshots = std::mem::take(&mut self.batch.snapshots);
+        for ((partition, sku), (metadata, trace)) in snapshots
+            .into_iter()
+            .filter_map(|(key, later)| Some((key, later?)))
+        {
             let Some(product) = self
                 .states
                 .get(&partition)
@@ -71,7 +76,10 @@ impl Engine {
             record.partition = Some(partition);
             self.send(record)?;
         }
-        for (update, trace) in std::mem::take(&mut self.batch.views).into_values() {
+        for (update, trace) in std::mem::take(&mut self.batch.views)
+            .into_values()
+            .flatten()
+        {
             let record = self
                 .rt
                 .block_on(self.codec.encode_view_update(
@@ -86,8 +94,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Commits the open batch: compacted records, flush (so the transaction commit does not
-    /// wait in rdkafka's 100 ms flush polls), offsets and the transaction.
+    /// Commits the open batch: compacted records; in exactly-once mode the consumed offsets
+    /// (their round trips to the coordinators overlap the outputs still in flight, as the
+    /// Java producer allows); the flush (so the transaction commit does not wait in rdkafka's
+    /// 100 ms flush polls); then the transaction — or, at-least-once, the offsets.
     pub(crate) fn commit<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
@@ -96,17 +106,23 @@ impl Engine {
             return Ok(());
         }
         let started = Instant::now();
+        self.last_commit = Some((started, Duration::ZERO));
         if let Err(interrupt) = self.send_compacted() {
             return self.fail_batch(consumer, interrupt);
         }
+        let encoded = started.elapsed();
+        let in_flight = self.producer.in_flight_count();
         let offsets = self.offsets();
-        let flushed = with_retries("flush", &self.policy, || {
-            flush_promptly(&self.producer, self.settings.transaction_timeout)
-        });
-        let result = if let Err(e) = flushed {
-            Err(e)
-        } else if self.exactly_once() {
-            // Fresh group metadata for every commit (KIP-447 fences zombies by generation).
+        let txn = Transactions::new(&*self.producer, self.policy);
+        let flush = || {
+            with_retries("flush", &self.policy, || {
+                flush_promptly(&self.producer, self.settings.transaction_timeout)
+            })
+        };
+        let mut flushed_at = encoded;
+        let result = if self.exactly_once() {
+            // Fresh group metadata for every commit (KIP-447 fences zombies by generation),
+            // sent under a watchdog (see `send_offsets_watched`).
             let sent = match consumer.group_metadata() {
                 Some(group) => send_offsets_watched(
                     &self.producer,
@@ -117,10 +133,27 @@ impl Engine {
                 ),
                 None => Ok(()),
             };
-            sent.and_then(|()| Transactions::new(&*self.producer, self.policy).commit_transaction())
+            sent.and_then(|()| {
+                let flushed = flush();
+                flushed_at = started.elapsed();
+                flushed
+            })
+            .and_then(|()| txn.commit_transaction())
         } else {
-            self.commit_at_least_once(consumer, &offsets)
+            let flushed = flush();
+            flushed_at = started.elapsed();
+            flushed.and_then(|()| self.commit_at_least_once(consumer, &offsets))
         };
+        tracing::debug!(
+            records = self.batch.records,
+            in_flight,
+            encode_us = encoded.as_micros() as u64,
+            offsets_and_flush_us = (flushed_at.saturating_sub(encoded)).as_micros() as u64,
+            commit_us = (started.elapsed().saturating_sub(flushed_at)).as_micros() as u64,
+            open_us = self.batch.started.map(|s| (started - s).as_micros() as u64),
+            "batch committed"
+        );
+        self.last_commit = Some((started, started.elapsed()));
         match result {
             Ok(()) => {
                 for p in &self.batch.touched {

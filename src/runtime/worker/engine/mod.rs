@@ -7,8 +7,11 @@
 //! - everything a batch produces, and its consumed offsets, commit in one transaction; on
 //!   abort, the in-memory changes of the batch are rolled back and the consumer rewinds to the
 //!   batch's first offsets, so the batch is processed again from the same state;
-//! - within a batch only the latest snapshot per aggregate and the latest row per view key are
-//!   written (they are compacted topics; the intermediate values carry no information);
+//! - within a batch at most two snapshots per aggregate and two rows per view key are written
+//!   (compacted topics: the intermediate values carry no information): the first change's, sent
+//!   at once so that the commit has little left to encode and flush, and the latest, at commit,
+//!   only when the key changed again after that; so the batch's last value of every key is
+//!   written, and hot keys cost at most twice the records;
 //! - changelog records go to the partition of the command that produced them
 //!   (co-partitioning by construction).
 
@@ -38,6 +41,9 @@ use crate::service_layer::{Envelope, Metadata, Outcome, ViewUpdate};
 
 mod commit;
 
+/// A view row's change kept to be sent at commit, with the trace it continues.
+type LaterViewChange = (Envelope<ViewUpdate>, TraceParent);
+
 /// The batch being built (and, in exactly-once mode, the open transaction).
 #[derive(Debug, Default)]
 struct Batch {
@@ -47,11 +53,13 @@ struct Batch {
     next: BTreeMap<(String, i32), i64>,
     /// First offset of the batch per input partition: where to rewind on abort.
     first: BTreeMap<(String, i32), i64>,
-    /// Aggregates changed in the batch, by (command partition, sku), with the envelope of their
-    /// latest snapshot: the snapshot itself is encoded once, from the store, at commit.
-    snapshots: HashMap<(i32, Sku), (Metadata, TraceParent)>,
-    /// Latest change per view row (orderid, sku).
-    views: HashMap<(OrderId, Sku), (Envelope<ViewUpdate>, TraceParent)>,
+    /// Aggregates changed in the batch, by (command partition, sku): their first snapshot was
+    /// sent when they changed; `Some` holds the envelope of a later change, whose snapshot is
+    /// encoded once, from the store, at commit.
+    snapshots: HashMap<(i32, Sku), Option<(Metadata, TraceParent)>>,
+    /// View rows (orderid, sku) changed in the batch: the first change was sent; `Some` holds
+    /// a later one, sent at commit.
+    views: HashMap<(OrderId, Sku), Option<LaterViewChange>>,
     /// Command partitions whose state changed in this batch.
     touched: Vec<i32>,
 }
@@ -79,6 +87,9 @@ pub(crate) struct Engine {
     pub(crate) metrics: Arc<WorkerMetrics>,
     /// Set when a rebalance callback hit a fatal error (callbacks cannot return errors).
     pub(crate) fatal: Option<WorkerError>,
+    /// When the last commit began and how long it took: commits start at most once per commit
+    /// interval.
+    last_commit: Option<(Instant, Duration)>,
 }
 
 impl Engine {
@@ -110,6 +121,7 @@ impl Engine {
             view_partitions,
             metrics,
             fatal: None,
+            last_commit: None,
         })
     }
 
@@ -121,11 +133,23 @@ impl Engine {
         self.batch.started.is_some()
     }
 
-    /// Time left until the open batch must commit (`None` when no batch is open).
+    /// When the open batch must commit (`None` when no batch is open): one commit interval
+    /// after the previous commit began (Kafka Streams' `commit.interval.ms`), but not before
+    /// the batch has had as long as that commit took (or the interval, if shorter) to gather
+    /// records — never later than one interval after its first record.
+    ///
+    /// Counting from the previous commit, not from the first record, keeps a record that
+    /// arrives during a commit from waiting for that commit and then a whole interval more;
+    /// the minimum keeps a commit that takes longer than the interval from shrinking the
+    /// batches to a record each.
     pub(crate) fn batch_deadline(&self) -> Option<Instant> {
-        self.batch
-            .started
-            .map(|s| s + self.settings.commit_interval)
+        let interval = self.settings.commit_interval;
+        self.batch.started.map(|first| match self.last_commit {
+            Some((last, took)) => (last + interval)
+                .max(first + took.min(interval))
+                .min(first + interval),
+            None => first + interval,
+        })
     }
 
     pub(crate) fn batch_due(&self) -> bool {
@@ -320,9 +344,9 @@ impl Engine {
         self.send(dead_letter(&self.settings.topics, record, &why, now))
     }
 
-    /// Encodes and sends one outcome's events and derived commands; its snapshots and view
-    /// rows go to the batch's latest-per-key buffers (compacted topics: only the last value
-    /// of a batch is written, encoded at commit).
+    /// Encodes and sends one outcome's records. A snapshot or view row is sent now when it is
+    /// the batch's first change of its key, and otherwise kept as the key's latest change, to
+    /// be sent at commit (see the module's invariants).
     fn write_outcome(
         &mut self,
         record: &InboundRecord<'_>,
@@ -334,15 +358,46 @@ impl Engine {
         let trace = meta.traceparent;
         // Dropping the snapshot handles now keeps the store's aggregates unshared, so the
         // next change to them needs no copy.
+        let transient =
+            |e: crate::adapters::codec::EncodeError| Interrupt::Transient(e.to_string());
         for snapshot in std::mem::take(&mut outcome.snapshots) {
             let key = (record.partition, snapshot.payload.sku().clone());
-            self.batch.snapshots.insert(key, (snapshot.metadata, trace));
+            if let Some(later) = self.batch.snapshots.get_mut(&key) {
+                *later = Some((snapshot.metadata, trace));
+                continue;
+            }
+            let mut out = self
+                .rt
+                .block_on(self.codec.encode_snapshot(
+                    &self.settings.topics,
+                    &snapshot.payload,
+                    &snapshot.metadata,
+                    &trace,
+                ))
+                .map_err(transient)?;
+            out.partition = Some(record.partition);
+            self.send(out)?;
+            self.batch.snapshots.insert(key, None);
         }
         for update in std::mem::take(&mut outcome.view_updates) {
             let (ViewUpdate::Upsert { orderid, sku, .. } | ViewUpdate::Delete { orderid, sku }) =
                 &update.payload;
             let key = (orderid.clone(), sku.clone());
-            self.batch.views.insert(key, (update, trace));
+            if let Some(later) = self.batch.views.get_mut(&key) {
+                *later = Some((update, trace));
+                continue;
+            }
+            let out = self
+                .rt
+                .block_on(self.codec.encode_view_update(
+                    &self.settings.topics,
+                    &update,
+                    &trace,
+                    self.view_partitions,
+                ))
+                .map_err(transient)?;
+            self.send(out)?;
+            self.batch.views.insert(key, None);
         }
         let records = self
             .rt
