@@ -56,6 +56,31 @@ pub fn create_topics(env: &Env, names: &[String], partitions: i32) -> Result<()>
     Ok(())
 }
 
+/// Deletes every topic whose name starts with `prefix`; returns how many.
+pub fn delete_topics_with_prefix(env: &Env, prefix: &str) -> Result<usize> {
+    let admin: AdminClient<DefaultClientContext> = env.client().create()?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, std::time::Duration::from_secs(30))?;
+    let names: Vec<String> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    if names.is_empty() {
+        return Ok(0);
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    for r in rt.block_on(admin.delete_topics(&refs, &AdminOptions::new()))? {
+        r.map_err(|(t, e)| anyhow!("deleting {t}: {e}"))?;
+    }
+    Ok(names.len())
+}
+
 /// One encoded command record.
 pub struct Encoded {
     pub key: Vec<u8>,

@@ -68,6 +68,9 @@ pub struct Options {
     /// set it to run `latency` without the `worker` drains).
     #[arg(long, env = "BENCH_LATENCY_MAX_RATE")]
     pub latency_max_rate: Option<f64>,
+    /// Keep the run's topics (deleted at the end by default: they hold several GB).
+    #[arg(long, env = "BENCH_KEEP_TOPICS")]
+    pub keep_topics: bool,
 }
 
 impl Options {
@@ -160,6 +163,23 @@ pub fn all(env: &Env, o: &Options) -> Result<Report> {
             .enable_all()
             .build()?,
     };
+    let measured = measure(&ctx, stamp);
+    // Every run creates its own topics (several GB at the default sizes): delete them, also
+    // after a failure, unless asked to keep them for a look.
+    if !o.keep_topics {
+        let prefix = format!("{}-", ctx.run);
+        match kafka::delete_topics_with_prefix(env, &prefix) {
+            Ok(n) => say(format!("deleted the run's {n} topics ({prefix}*)")),
+            Err(e) => say(format!(
+                "could not delete the run's topics ({prefix}*): {e}"
+            )),
+        }
+    }
+    measured
+}
+
+fn measure(ctx: &Ctx, stamp: chrono::DateTime<chrono::Utc>) -> Result<Report> {
+    let o = ctx.o;
     let mut report = Report {
         date: stamp.format("%Y-%m-%d %H:%M UTC").to_string(),
         machine: machine(),
@@ -215,19 +235,19 @@ pub fn all(env: &Env, o: &Options) -> Result<Report> {
 
     if o.part("perf") {
         if let Some(libs) = &o.kafka_libs {
-            report.drain.extend(perf_tools(&ctx, libs, avg_size)?);
+            report.drain.extend(perf_tools(ctx, libs, avg_size)?);
         }
     }
     if o.part("raw") {
-        report.drain.push(drain_raw(&ctx, &raw_prefix, 1)?);
-        report.drain.push(drain_raw(&ctx, &raw_prefix, 3)?);
+        report.drain.push(drain_raw(ctx, &raw_prefix, 1)?);
+        report.drain.push(drain_raw(ctx, &raw_prefix, 3)?);
     }
     for c in &worker_configs {
-        report.drain.push(drain_worker(&ctx, c)?);
+        report.drain.push(drain_worker(ctx, c)?);
     }
     let eos100 = worker_configs.iter().find(|c| c.tag == "eos100");
     if let (true, Some(eos100)) = (o.part("restore"), eos100) {
-        let (restore, memory) = restore_and_memory(&ctx, eos100)?;
+        let (restore, memory) = restore_and_memory(ctx, eos100)?;
         report.restore = Some(restore);
         report.memory = Some(memory);
     }
@@ -241,7 +261,7 @@ pub fn all(env: &Env, o: &Options) -> Result<Report> {
             let Some(max) = o.latency_max_rate.or(drained) else {
                 continue;
             };
-            report.latency.extend(latency_runs(&ctx, c, max)?);
+            report.latency.extend(latency_runs(ctx, c, max)?);
         }
     }
     report.evaluate();
