@@ -45,16 +45,20 @@ async fn create_topics(prefix: &str, partitions: i32) -> Topics {
     let admin: AdminClient<DefaultClientContext> =
         client_config().await.create().expect("admin client");
     let replication = cluster::brokers().min(3) as i32;
-    ensure(
-        &admin,
-        &topics,
-        &plan(&topics, partitions),
-        replication,
-        Mode::Create,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("creating the chaos topics under {prefix}: {e}"));
-    topics
+    // A cluster that has just started may time a request out; `ensure` is idempotent.
+    let mut attempt = 1;
+    loop {
+        let specs = plan(&topics, partitions);
+        match ensure(&admin, &topics, &specs, replication, Mode::Create).await {
+            Ok(_) => return topics,
+            Err(e) if attempt < 5 => {
+                eprintln!("chaos: creating the topics (attempt {attempt}): {e}; retrying");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            Err(e) => panic!("creating the chaos topics under {prefix}: {e}"),
+        }
+    }
 }
 
 /// Waits until the group committed every record of the input topics, restarting replicas
