@@ -209,31 +209,35 @@ impl OffsetWatch {
             .sum())
     }
 
-    /// Sum over the partitions of the topic's high watermarks.
-    pub fn end(&self) -> Result<u64> {
-        let mut sum = 0;
+    /// The high watermark of every partition of the topic.
+    fn highs(&self) -> Result<Vec<(String, i32, i64)>> {
+        let mut highs = Vec::new();
         for e in self.tpl.elements() {
             let (_, high) = self.consumer.fetch_watermarks(
                 e.topic(),
                 e.partition(),
                 Duration::from_secs(10),
             )?;
-            sum += high.max(0) as u64;
+            highs.push((e.topic().to_owned(), e.partition(), high));
         }
-        Ok(sum)
+        Ok(highs)
+    }
+
+    /// Sum over the partitions of the topic's high watermarks.
+    pub fn end(&self) -> Result<u64> {
+        Ok(self
+            .highs()?
+            .iter()
+            .map(|(_, _, h)| (*h).max(0) as u64)
+            .sum())
     }
 
     /// Commits `group`'s offsets to the end of the topic (a worker of that group then has
     /// nothing to process).
     pub fn commit_to_end(&self) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
-        for e in self.tpl.elements() {
-            let (_, high) = self.consumer.fetch_watermarks(
-                e.topic(),
-                e.partition(),
-                Duration::from_secs(10),
-            )?;
-            tpl.add_partition_offset(e.topic(), e.partition(), Offset::Offset(high))?;
+        for (topic, partition, high) in self.highs()? {
+            tpl.add_partition_offset(&topic, partition, Offset::Offset(high))?;
         }
         self.consumer.commit(&tpl, CommitMode::Sync)?;
         Ok(())
