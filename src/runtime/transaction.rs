@@ -3,16 +3,17 @@
 //!
 //! The librdkafka calls here block (they wait for the transaction coordinator), so this type is
 //! used only from the worker's dedicated processing thread, never from an async executor
-//! thread. Commit and abort wait with `Timeout::Never`, which librdkafka bounds by
-//! `transaction.timeout.ms`.
+//! thread. Commit waits with `Timeout::Never`, which librdkafka bounds by
+//! `transaction.timeout.ms`; an abort, and sending the offsets, are bounded here (see
+//! [`Transactions::abort`] and [`send_offsets_watched`]).
 
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::producer::{BaseProducer, Producer, PurgeConfig};
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::TopicPartitionList;
@@ -117,12 +118,12 @@ pub fn with_retries<T>(
 /// served without waiting and the thread sleeps 200 µs between checks; calling this before
 /// `commit_transaction` leaves its own flush nothing to wait for.
 pub fn flush_promptly(producer: &BaseProducer, timeout: Duration) -> KafkaResult<()> {
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = Instant::now() + timeout;
     loop {
         match producer.flush(Duration::ZERO) {
             Ok(()) => return Ok(()),
             Err(KafkaError::Flush(code)) if code == RDKafkaErrorCode::OperationTimedOut => {
-                if std::time::Instant::now() >= deadline {
+                if Instant::now() >= deadline {
                     return Err(KafkaError::Flush(code));
                 }
                 producer.poll(Duration::ZERO);
@@ -191,21 +192,59 @@ impl<'p, P: Producer> Transactions<'p, P> {
     }
 
     /// Aborts the open transaction; everything produced in it becomes invisible to
-    /// read_committed readers.
+    /// read_committed readers. Gives up with [`TxnError::Stuck`] when the abort has not
+    /// finished within `bound`: the caller then replaces the producer, whose successor's
+    /// `init_transactions` aborts the transaction and fences this producer's late writes.
     ///
-    /// librdkafka's abort flushes the outstanding messages first, but rust-rdkafka's
-    /// `abort_transaction` (unlike its `commit_transaction`) serves no delivery reports
-    /// meanwhile: with a message still awaiting its report the abort would block forever
-    /// (found by `scripts/chaos`). So: purge every outstanding message — queued and in
-    /// flight: they belong to the transaction being aborted, so their fate does not matter,
-    /// and waiting for in-flight ones during a broker outage took up to `message.timeout.ms`
-    /// and made shutdowns overrun their bound — serve the purge reports, then abort.
-    pub fn abort(&self) -> Result<(), TxnError> {
-        self.producer
-            .purge(PurgeConfig::default().queue().inflight());
-        let _ = self.producer.flush(Timeout::Never);
-        with_retries("abort_transaction", &self.policy, || {
-            self.producer.abort_transaction(Timeout::Never)
+    /// librdkafka's abort purges the queued messages (advancing the idempotence sequence base
+    /// past them), then waits for the ones in flight, then ends the transaction. Waiting needs
+    /// their delivery reports served, which rust-rdkafka's `abort_transaction` does not do
+    /// (with a report pending it blocked forever: found by `scripts/chaos`), so the call runs
+    /// on a scoped thread while this one runs `serve` (the producer's poll).
+    ///
+    /// Messages in flight are never purged here: purging them leaves a gap in the partition's
+    /// sequence numbers, or lets the next transaction reuse numbers the broker already holds;
+    /// librdkafka warns against it, and `scripts/chaos` saw the broker refuse the next
+    /// transaction with `OUT_OF_ORDER_SEQUENCE_NUMBER` after such a purge.
+    pub fn abort(&self, bound: Duration, serve: impl Fn()) -> Result<(), TxnError>
+    where
+        P: Sync,
+    {
+        const STEP: &str = "abort_transaction";
+        let deadline = Instant::now() + bound;
+        let stuck = TxnError::Stuck {
+            step: STEP,
+            waited: bound,
+        };
+        thread::scope(|scope| {
+            let call = scope.spawn(|| loop {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let source = match self.producer.abort_transaction(remaining) {
+                    Ok(()) => return Ok(()),
+                    Err(source) => source,
+                };
+                match classify(&source) {
+                    // librdkafka's abort is resumable: calling it again continues it.
+                    ErrorClass::Retriable if Instant::now() < deadline => {
+                        thread::sleep(self.policy.backoff(1));
+                    }
+                    ErrorClass::Retriable => {
+                        return Err(TxnError::Stuck {
+                            step: STEP,
+                            waited: bound,
+                        })
+                    }
+                    // An abort that fails abortably cannot be retried into success either.
+                    ErrorClass::Abortable | ErrorClass::Fatal => {
+                        return Err(TxnError::Fatal { step: STEP, source })
+                    }
+                }
+            });
+            while !call.is_finished() {
+                serve();
+                thread::sleep(Duration::from_millis(1));
+            }
+            call.join().unwrap_or(Err(stuck))
         })
     }
 }

@@ -120,7 +120,8 @@ fn invalid_epoch_on_produce_is_not_committed() {
         "{err}"
     );
     if err.class() == ErrorClass::Abortable {
-        txn.abort().expect("abort after an abortable error");
+        txn.abort(Duration::from_secs(10), || producer.poll(Duration::ZERO))
+            .expect("abort after an abortable error");
     }
 }
 
@@ -179,7 +180,8 @@ fn illegal_generation_on_offset_commit_aborts_the_batch() {
         .commit(&offsets, Some(&group))
         .expect_err("a stale generation cannot commit offsets");
     assert_eq!(err.class(), ErrorClass::Abortable, "{err}");
-    txn.abort().expect("abort after a stale generation");
+    txn.abort(Duration::from_secs(10), || producer.poll(Duration::ZERO))
+        .expect("abort after a stale generation");
     // The producer is still usable: the next transaction commits.
     txn.begin().expect("begin again");
     send(&producer);
@@ -202,13 +204,41 @@ fn abort_returns_while_a_delivery_report_is_unserved() {
     std::thread::sleep(Duration::from_millis(500)); // delivered; nobody polls its report
     let (done, returned) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let result = Transactions::new(&producer, fast_policy()).abort();
+        let result = Transactions::new(&producer, fast_policy())
+            .abort(Duration::from_secs(10), || producer.poll(Duration::ZERO));
         let _ = done.send(result.map_err(|e| e.to_string()));
     });
     let result = returned
         .recv_timeout(Duration::from_secs(20))
         .expect("abort_transaction returned within 20 s");
     assert!(result.is_ok(), "{result:?}");
+}
+
+#[test]
+fn an_abort_leaves_no_sequence_gap_for_the_next_transaction() {
+    let (_mock, producer) = setup();
+    let txn = Transactions::new(&producer, fast_policy());
+    txn.init(Duration::from_secs(10)).expect("init");
+    txn.begin().expect("begin");
+    send(&producer);
+    txn.commit_transaction().expect("a first transaction");
+    txn.begin().expect("begin");
+    for _ in 0..3 {
+        // Enqueued, not yet sent: the abort finds them queued.
+        producer
+            .send(BaseRecord::to(TOPIC).key("k").payload("v"))
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+    }
+    txn.abort(Duration::from_secs(10), || producer.poll(Duration::ZERO))
+        .expect("abort");
+    // Purging those messages without moving the sequence base past them left a gap: the
+    // broker (here the mock, which checks sequences) refused the next transaction's records
+    // with OUT_OF_ORDER_SEQUENCE_NUMBER.
+    txn.begin().expect("begin");
+    send(&producer);
+    txn.commit_transaction()
+        .expect("the next transaction commits: no sequence gap");
 }
 
 #[test]

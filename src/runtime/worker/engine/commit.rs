@@ -3,6 +3,7 @@
 //! which rolls the partitions' state back and rewinds the consumer to the batch's first
 //! offsets.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -151,6 +152,8 @@ impl Engine {
             offsets_and_flush_us = (flushed_at.saturating_sub(encoded)).as_micros() as u64,
             commit_us = (started.elapsed().saturating_sub(flushed_at)).as_micros() as u64,
             open_us = self.batch.started.map(|s| (started - s).as_micros() as u64),
+            ok = result.is_ok(),
+            offsets = %self.offset_ranges(),
             "batch committed"
         );
         self.last_commit = Some((started, started.elapsed()));
@@ -187,6 +190,21 @@ impl Engine {
         Ok(())
     }
 
+    /// The batch's input ranges, `topic[partition]first..next` (for the debug log: which
+    /// replica committed which records, when).
+    fn offset_ranges(&self) -> String {
+        let mut ranges = String::new();
+        for ((topic, partition), next) in &self.batch.next {
+            let first = self.batch.first.get(&(topic.clone(), *partition));
+            let _ = write!(
+                ranges,
+                "{topic}[{partition}]{}..{next} ",
+                first.unwrap_or(next)
+            );
+        }
+        ranges
+    }
+
     fn offsets(&self) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), next) in &self.batch.next {
@@ -220,7 +238,9 @@ impl Engine {
             return Ok(());
         }
         if self.exactly_once() {
-            Transactions::new(&*self.producer, self.policy).abort()?;
+            let producer = &*self.producer;
+            Transactions::new(producer, self.policy)
+                .abort(self.abort_bound(), || producer.poll(Duration::ZERO))?;
         } else {
             // Whatever was sent may be delivered: at-least-once allows duplicates, not loss.
             let _ = self.producer.flush(self.settings.transaction_timeout);
@@ -241,6 +261,15 @@ impl Engine {
         }
         std::thread::sleep(self.policy.backoff(1));
         Ok(())
+    }
+
+    /// How long an abort may wait for the messages in flight: they settle within milliseconds
+    /// while their leaders are up. Past it (a broker outage) the producer is given up and
+    /// replaced, which aborts the transaction just as well, and a shutdown stays within its
+    /// bound.
+    fn abort_bound(&self) -> Duration {
+        const MAX: Duration = Duration::from_secs(10);
+        self.settings.transaction_timeout.min(MAX)
     }
 
     /// Rolls back the in-memory changes of the open batch and closes it, returning it.
