@@ -29,6 +29,7 @@ mod workload;
 mod cluster;
 mod corpus;
 mod faults;
+mod forensics;
 mod load;
 mod observe;
 mod profile;

@@ -17,6 +17,7 @@ use crate::checker::problems;
 use crate::cluster;
 use crate::corpus;
 use crate::faults::inject;
+use crate::forensics;
 use crate::harness::kafka::client_config;
 use crate::harness::worker::{end_offsets, poll_committed, Names};
 use crate::harness::{read_all, Isolation};
@@ -209,6 +210,7 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
     findings.extend(compare(&seen, &final_ids));
     report.read_throughout_records = seen.values().flat_map(|m| m.values()).sum();
     log(started, format!("checker: {} finding(s)", findings.len()));
+    forensics::write(&forensics_dir(), &sent, &expected, &observed, &findings);
 
     pool.stop_all().await;
     let stuck = hanging_transactions(&[
@@ -247,6 +249,17 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
     report.add_problems(&findings, 10);
     report.decide(profile);
     report
+}
+
+/// `forensics/` beside the report (see `CHAOS_REPORT`).
+fn forensics_dir() -> std::path::PathBuf {
+    let report = std::env::var("CHAOS_REPORT").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/chaos/report.json").into()
+    });
+    std::path::Path::new(&report)
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("forensics")
 }
 
 fn id_of(at: &crate::support::Position) -> String {
