@@ -22,7 +22,7 @@ pub mod metrics;
 mod recovery;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -166,7 +166,7 @@ impl Generation<'_> {
             topics = ?inputs,
             "worker started"
         );
-        match process_until(&consumer, &engine, shutdown) {
+        let result = match process_until(&consumer, &engine, shutdown) {
             Ok(()) => {
                 drain(&consumer, &engine);
                 Ok(())
@@ -179,9 +179,45 @@ impl Generation<'_> {
                 leave(&consumer);
                 Err(error)
             }
-        }
+        };
+        retire((consumer, engine));
+        result
     }
 }
+
+/// Closes a generation's consumer and producer on a thread of their own, waiting for that at
+/// most [`RETIRE_BOUND`].
+///
+/// Closing the consumer waits for the group coordinator, and with the coordinator's broker
+/// down it did not return for as long as `scripts/chaos` waited: the processing thread hung in
+/// the drop, missed its recovery, and overran its shutdown bound (exit 3). Past the bound the
+/// close goes on in the background; the next generation's producer fences the old one, and
+/// the group drops the old member at its session timeout if its leave never arrives.
+fn retire<T: Send + 'static>(clients: T) {
+    let (closed, wait) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("retire-clients".into())
+        .spawn(move || {
+            drop(clients);
+            let _ = closed.send(());
+        });
+    match spawned {
+        Ok(_) => {
+            if wait.recv_timeout(RETIRE_BOUND).is_err() {
+                tracing::warn!(
+                    bound_ms = RETIRE_BOUND.as_millis() as u64,
+                    "the consumer and producer did not close in time; left closing in the \
+                     background"
+                );
+            }
+        }
+        // The closure (and the clients in it) was dropped here, inline.
+        Err(e) => tracing::warn!(error = %e, "cannot start a thread to close the clients"),
+    }
+}
+
+/// How long a generation's clients may take to close before the worker goes on without them.
+const RETIRE_BOUND: Duration = Duration::from_secs(5);
 
 /// Sleeps `delay` in short steps, returning early once `shutdown` is set.
 fn sleep_unless(shutdown: &AtomicBool, delay: Duration) {
