@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
 use crate::adapters::codec::{Codec, RegistryConfig, RegistryError};
 use crate::entrypoints::http::{self, Probes};
 use crate::entrypoints::lag::{self, ConsumerLag};
@@ -211,20 +213,28 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
         http_addr,
         lag_interval,
     } = args.resolve()?;
-    check_clients(&settings)?;
-    check_connection(&settings.client_base())?;
-    let shutdown_timeout = settings.shutdown_timeout;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| RunError::Fatal(format!("cannot start the async runtime: {e}")))?;
+    // Before anything that may take a while: a SIGTERM that arrives during the start-up checks
+    // is kept and ends the start cleanly, instead of killing the process by its default action
+    // (seen in scripts/chaos: a replica restarted under load was terminated before it had
+    // logged a line).
+    let mut signals = {
+        let _entered = rt.enter();
+        Signals::install()
+    };
+    check_clients(&settings)?;
+    check_connection(&settings.client_base())?;
+    let shutdown_timeout = settings.shutdown_timeout;
     // Registry first: refused credentials end the process before anything is logged.
     let codec = Codec::new(&registry).map_err(|e| RunError::Config(e.to_string()))?;
     let prepared = rt.block_on(async {
         tokio::select! {
             prepared = prepare_schemas(&codec, &settings.topics) => Some(prepared),
-            signal = shutdown_signal() => {
+            signal = signals.recv() => {
                 tracing::info!(signal, "stopped while waiting for the schema registry");
                 None
             }
@@ -274,7 +284,7 @@ pub fn run(args: &RunArgs) -> Result<(), RunError> {
         let mut done = done_rx;
         tokio::select! {
             result = &mut done => finished(result),
-            signal = shutdown_signal() => {
+            signal = signals.recv() => {
                 tracing::info!(signal, "shutting down: finishing the open batch");
                 shutdown.store(true, Ordering::Relaxed);
                 match tokio::time::timeout(shutdown_timeout, done).await {
@@ -369,19 +379,37 @@ fn finished(
 }
 
 /// Resolves on SIGTERM or SIGINT with the signal's name.
-pub(crate) async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the worker runs until killed.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// SIGTERM and SIGINT, listened to from [`Signals::install`] on: a signal that arrives before
+/// anyone awaits [`Signals::recv`] is kept, not lost (and no longer kills the process).
+struct Signals(Option<(Signal, Signal)>);
+
+impl Signals {
+    /// Must be called inside the runtime. Without signal handlers (`None`) the worker runs
+    /// until killed.
+    fn install() -> Self {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Signals(Some((term, int))),
+            _ => Signals(None),
+        }
     }
+
+    async fn recv(&mut self) -> &'static str {
+        let Some((term, int)) = &mut self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// The first SIGTERM or SIGINT from now on.
+pub(crate) async fn shutdown_signal() -> &'static str {
+    Signals::install().recv().await
 }
 
 #[cfg(test)]

@@ -302,6 +302,12 @@ impl Worker {
         }
     }
 
+    /// The process id.
+    #[allow(dead_code)] // not every test binary that compiles this harness uses it
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// SIGKILL, and reap.
     pub fn kill(&mut self) {
         if self.try_exit().is_none() {

@@ -38,6 +38,7 @@ mod reference;
 mod registry_outage;
 mod restore;
 mod scenarios;
+mod startup;
 mod zombie;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
