@@ -202,10 +202,12 @@ impl<'p, P: Producer> Transactions<'p, P> {
     /// (with a report pending it blocked forever: found by `scripts/chaos`), so the call runs
     /// on a scoped thread while this one runs `serve` (the producer's poll).
     ///
-    /// Messages in flight are never purged here: purging them leaves a gap in the partition's
-    /// sequence numbers, or lets the next transaction reuse numbers the broker already holds;
-    /// librdkafka warns against it, and `scripts/chaos` saw the broker refuse the next
-    /// transaction with `OUT_OF_ORDER_SEQUENCE_NUMBER` after such a purge.
+    /// Nothing is purged here: an application's purge cannot move the sequence base past the
+    /// purged messages as librdkafka's abort does, and in-flight ones may or may not have
+    /// reached the broker, so either leaves the idempotence state out of step with the broker.
+    /// `scripts/chaos` saw the next transaction refused with `OUT_OF_ORDER_SEQUENCE_NUMBER`
+    /// after such a purge (librdkafka warns against it); `an_abort_leaves_no_sequence_gap...`
+    /// shows it on the mock cluster.
     pub fn abort(&self, bound: Duration, serve: impl Fn()) -> Result<(), TxnError>
     where
         P: Sync,
