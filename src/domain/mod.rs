@@ -9,6 +9,8 @@
 #[macro_use]
 mod message_enum;
 
+mod id_text;
+
 pub mod commands;
 pub mod errors;
 pub mod events;

@@ -137,8 +137,9 @@ impl Batch {
         self.allocations.insert(index, line);
     }
 
-    /// Makes the batch and its lines share the allocation of `sku` (equal to theirs), so
-    /// sku comparisons inside the aggregate are pointer comparisons.
+    /// Makes the batch and its lines share the text of `sku` (equal to theirs): one
+    /// allocation for a long sku, and sku comparisons inside the aggregate are pointer
+    /// comparisons (a short sku is inline: nothing to share).
     pub(in crate::domain) fn share_sku(&mut self, sku: &Sku) {
         if &self.sku == sku {
             self.sku = sku.clone();

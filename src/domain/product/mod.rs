@@ -146,7 +146,8 @@ impl Product {
                 sku: self.sku.clone(),
             });
         }
-        // Batches, lines and events share the product's sku allocation (cheap equality).
+        // Batches, lines and events share the product's sku text (cheap equality; one
+        // allocation when the sku is too long to be inline).
         self.events.push(Event::BatchCreated(BatchCreated {
             reference: reference.clone(),
             sku: self.sku.clone(),
