@@ -44,7 +44,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        BYTES.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -54,7 +57,10 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 fn live() -> (isize, isize) {
-    (BYTES.load(Ordering::Relaxed), BLOCKS.load(Ordering::Relaxed))
+    (
+        BYTES.load(Ordering::Relaxed),
+        BLOCKS.load(Ordering::Relaxed),
+    )
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -127,10 +133,10 @@ fn main() {
         (blocks1 - blocks0) as f64 / n
     );
     println!(
-        "size_of: Product {} B, Batch {} B, OrderLine {} B",
+        "size_of: Product {} B, Batch {} B, AllocatedLine {} B",
         std::mem::size_of::<Product>(),
         std::mem::size_of::<allocation_worker::domain::Batch>(),
-        std::mem::size_of::<allocation_worker::domain::OrderLine>()
+        std::mem::size_of::<allocation_worker::domain::AllocatedLine>()
     );
     drop(stores);
 }
