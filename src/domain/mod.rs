@@ -9,6 +9,8 @@
 #[macro_use]
 mod message_enum;
 
+mod id_text;
+
 pub mod commands;
 pub mod errors;
 pub mod events;
@@ -27,6 +29,6 @@ pub use events::{
     Allocated, BatchCreated, BatchQuantityChanged, CommandRejected, Deallocated,
     DeallocationReason, Event, EventKind, EventPayload, OutOfStock,
 };
-pub use model::{Batch, OrderLine};
+pub use model::{AllocatedLine, Batch, OrderLine};
 pub use product::{Allocation, AppliedMessages, Product, Savepoint, APPLIED_MESSAGE_CAPACITY};
 pub use values::{BatchRef, MessageId, OrderId, Quantity, Sku, ValueError, MAX_IDENTIFIER_LEN};

@@ -1,8 +1,10 @@
 //! Entities and value objects inside the [`Product`](super::Product) aggregate:
-//! [`OrderLine`] and [`Batch`].
+//! [`OrderLine`], [`Batch`] and the [`AllocatedLine`]s a batch holds.
 //!
 //! Invariants of a batch (held by construction and checked on deserialization):
-//! - every allocated line has the batch's sku, and no order appears twice;
+//! - every allocated line has the batch's sku (a batch holds its lines without their sku,
+//!   which is its own: an order line is 32 bytes in memory instead of 56), and no order
+//!   appears twice;
 //! - `allocated_quantity() <= purchased_quantity`, i.e. `available_quantity() >= 0`,
 //!   and `allocated + available == purchased`.
 //!
@@ -10,7 +12,7 @@
 //! aggregate's change journal sees every mutation.
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::errors::SnapshotError;
 use super::values::{BatchRef, OrderId, Quantity, Sku};
@@ -30,8 +32,24 @@ impl OrderLine {
     }
 }
 
+/// An order's line as a [`Batch`] holds it: its sku is the batch's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AllocatedLine {
+    pub orderid: OrderId,
+    pub qty: Quantity,
+}
+
+impl AllocatedLine {
+    /// The full line, with the sku of the batch that holds it.
+    pub fn to_order_line(&self, sku: &Sku) -> OrderLine {
+        OrderLine::new(self.orderid.clone(), sku.clone(), self.qty)
+    }
+}
+
 /// A quantity of one sku, in the warehouse (`eta == None`) or arriving on `eta`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Serialized as `{reference, sku, purchased_quantity, eta, allocations[{orderid, sku, qty}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "BatchRecord")]
 pub struct Batch {
     reference: BatchRef,
@@ -39,9 +57,8 @@ pub struct Batch {
     purchased_quantity: Quantity,
     eta: Option<NaiveDate>,
     /// In allocation order (oldest first).
-    allocations: Vec<OrderLine>,
+    allocations: Vec<AllocatedLine>,
     /// Cached sum of `allocations[..].qty`.
-    #[serde(skip)]
     allocated: u64,
 }
 
@@ -78,8 +95,8 @@ impl Batch {
         self.eta
     }
 
-    /// Allocated lines, oldest first.
-    pub fn allocations(&self) -> &[OrderLine] {
+    /// Allocated lines (of this batch's sku), oldest first.
+    pub fn allocations(&self) -> &[AllocatedLine] {
         &self.allocations
     }
 
@@ -99,7 +116,7 @@ impl Batch {
     }
 
     /// The position and line of `orderid`'s allocation in this batch, if any.
-    pub fn allocation_of(&self, orderid: &OrderId) -> Option<(usize, &OrderLine)> {
+    pub fn allocation_of(&self, orderid: &OrderId) -> Option<(usize, &AllocatedLine)> {
         self.allocations
             .iter()
             .enumerate()
@@ -111,18 +128,18 @@ impl Batch {
         (self.eta.is_some(), self.eta)
     }
 
-    pub(in crate::domain) fn push_allocation(&mut self, line: OrderLine) {
+    pub(in crate::domain) fn push_allocation(&mut self, line: AllocatedLine) {
         self.allocated += u64::from(line.qty.get());
         self.allocations.push(line);
     }
 
-    pub(in crate::domain) fn pop_allocation(&mut self) -> Option<OrderLine> {
+    pub(in crate::domain) fn pop_allocation(&mut self) -> Option<AllocatedLine> {
         let line = self.allocations.pop()?;
         self.allocated -= u64::from(line.qty.get());
         Some(line)
     }
 
-    pub(in crate::domain) fn remove_allocation(&mut self, index: usize) -> Option<OrderLine> {
+    pub(in crate::domain) fn remove_allocation(&mut self, index: usize) -> Option<AllocatedLine> {
         if index >= self.allocations.len() {
             return None;
         }
@@ -131,20 +148,18 @@ impl Batch {
         Some(line)
     }
 
-    pub(in crate::domain) fn insert_allocation(&mut self, index: usize, line: OrderLine) {
+    pub(in crate::domain) fn insert_allocation(&mut self, index: usize, line: AllocatedLine) {
         let index = index.min(self.allocations.len());
         self.allocated += u64::from(line.qty.get());
         self.allocations.insert(index, line);
     }
 
-    /// Makes the batch and its lines share the allocation of `sku` (equal to theirs), so
-    /// sku comparisons inside the aggregate are pointer comparisons.
+    /// Makes the batch share the text of `sku` (equal to its own): one allocation for a long
+    /// sku, and sku comparisons inside the aggregate are pointer comparisons (a short sku is
+    /// inline: nothing to share).
     pub(in crate::domain) fn share_sku(&mut self, sku: &Sku) {
         if &self.sku == sku {
             self.sku = sku.clone();
-            for line in &mut self.allocations {
-                line.sku = sku.clone();
-            }
         }
     }
 
@@ -152,6 +167,50 @@ impl Batch {
     /// over-allocated: the aggregate restores the invariant before returning.
     pub(in crate::domain) fn set_purchased_quantity(&mut self, qty: Quantity) -> Quantity {
         std::mem::replace(&mut self.purchased_quantity, qty)
+    }
+}
+
+/// A serialized line of a batch: with the batch's sku.
+#[derive(Serialize)]
+struct LineView<'a> {
+    orderid: &'a OrderId,
+    sku: &'a Sku,
+    qty: Quantity,
+}
+
+/// A batch's lines, serialized with its sku.
+struct LinesView<'a>(&'a Batch);
+
+impl Serialize for LinesView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.allocations.iter().map(|line| LineView {
+            orderid: &line.orderid,
+            sku: &self.0.sku,
+            qty: line.qty,
+        }))
+    }
+}
+
+/// The serialized form of a [`Batch`], borrowed.
+#[derive(Serialize)]
+struct BatchView<'a> {
+    reference: &'a BatchRef,
+    sku: &'a Sku,
+    purchased_quantity: Quantity,
+    eta: Option<NaiveDate>,
+    allocations: LinesView<'a>,
+}
+
+impl Serialize for Batch {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        BatchView {
+            reference: &self.reference,
+            sku: &self.sku,
+            purchased_quantity: self.purchased_quantity,
+            eta: self.eta,
+            allocations: LinesView(self),
+        }
+        .serialize(serializer)
     }
 }
 
@@ -176,6 +235,7 @@ impl TryFrom<BatchRecord> for Batch {
             record.purchased_quantity,
             record.eta,
         );
+        batch.allocations.reserve_exact(record.allocations.len());
         for line in record.allocations {
             if line.sku != batch.sku {
                 return Err(SnapshotError::LineSkuMismatch {
@@ -191,7 +251,10 @@ impl TryFrom<BatchRecord> for Batch {
                     sku: line.sku,
                 });
             }
-            batch.push_allocation(line);
+            batch.push_allocation(AllocatedLine {
+                orderid: line.orderid,
+                qty: line.qty,
+            });
         }
         if batch.available_quantity() < 0 {
             return Err(SnapshotError::OverAllocated {

@@ -6,20 +6,20 @@
 //!   trailing whitespace and contain no control characters;
 //! - a [`Quantity`] is strictly positive and fits in a `u32`.
 //!
-//! Identifiers are backed by `Arc<str>`: cloning one (which events and order lines do a lot)
-//! is a reference-count increment, not an allocation. They also carry a fingerprint of their
-//! text, so comparing two different identifiers (scanning an aggregate's lines) or hashing
-//! one does not read the text; equality is still decided on the text.
+//! Identifiers are backed by [`IdText`] (24 bytes): short text inline (no allocation, cloning
+//! is a copy), longer text a shared `Arc<str>` with a fingerprint (cloning is a reference-count
+//! increment; comparing two different identifiers does not read their text); equality is
+//! decided on the text.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
+
+use super::id_text::IdText;
 
 /// Longest identifier accepted, in bytes.
 pub const MAX_IDENTIFIER_LEN: usize = 256;
@@ -45,13 +45,6 @@ pub enum ValueError {
     QuantityTooLarge(i64),
 }
 
-/// FNV-1a, 64 bits: a stable fingerprint of an identifier's text.
-fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 fn validate_identifier(kind: &'static str, value: &str) -> Result<(), ValueError> {
     if value.is_empty() {
         return Err(ValueError::Empty { kind });
@@ -75,11 +68,9 @@ fn validate_identifier(kind: &'static str, value: &str) -> Result<(), ValueError
 macro_rules! identifier {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Clone)]
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name {
-            text: Arc<str>,
-            /// `fingerprint(text)`: lets unequal identifiers compare without reading the text.
-            fingerprint: u64,
+            text: IdText,
         }
 
         impl $name {
@@ -88,59 +79,31 @@ macro_rules! identifier {
                 let value = value.as_ref();
                 validate_identifier($kind, value)?;
                 Ok(Self {
-                    text: Arc::from(value),
-                    fingerprint: fingerprint(value),
+                    text: IdText::new(value),
                 })
             }
 
             /// The identifier as a string slice.
             pub fn as_str(&self) -> &str {
-                &self.text
-            }
-        }
-
-        impl PartialEq for $name {
-            fn eq(&self, other: &Self) -> bool {
-                self.fingerprint == other.fingerprint
-                    && (Arc::ptr_eq(&self.text, &other.text) || self.text == other.text)
-            }
-        }
-
-        impl Eq for $name {}
-
-        impl Hash for $name {
-            fn hash<H: Hasher>(&self, state: &mut H) {
-                state.write_u64(self.fingerprint);
-            }
-        }
-
-        impl PartialOrd for $name {
-            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-                Some(self.cmp(other))
-            }
-        }
-
-        impl Ord for $name {
-            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-                self.text.cmp(&other.text)
+                self.text.as_str()
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.text)
+                f.write_str(self.as_str())
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), &*self.text)
+                write!(f, "{}({:?})", stringify!($name), self.as_str())
             }
         }
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
-                &self.text
+                self.as_str()
             }
         }
 
@@ -167,7 +130,7 @@ macro_rules! identifier {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.text)
+                serializer.serialize_str(self.as_str())
             }
         }
 

@@ -315,7 +315,7 @@ pub fn from_product(product: &Product) -> Result<WireMessage, EncodeError> {
                 .iter()
                 .map(|line| wire::OrderLineState {
                     orderid: s(&line.orderid),
-                    sku: s(&line.sku),
+                    sku: s(b.sku()),
                     qty: qty(line.qty),
                 })
                 .collect(),

@@ -27,11 +27,17 @@ pub struct AppliedMessages {
 
 impl AppliedMessages {
     /// Keeps the newest [`APPLIED_MESSAGE_CAPACITY`] distinct ids of `ids` (oldest first).
+    ///
+    /// The window holds exactly what it needs (a restored product's window is usually far
+    /// from full; growing it push by push would leave up to half of it unused).
     pub(super) fn from_ids(ids: Vec<MessageId>) -> Self {
-        let mut applied = Self::default();
+        let mut applied = Self {
+            ids: VecDeque::with_capacity(ids.len().min(APPLIED_MESSAGE_CAPACITY)),
+        };
         for id in ids {
             applied.record(id);
         }
+        applied.ids.shrink_to_fit();
         applied
     }
 

@@ -7,7 +7,7 @@
 //! what is needed to undo it; undoing pops changes in reverse order, so the recorded batch
 //! and line positions are always valid when they are undone.
 
-use crate::domain::model::OrderLine;
+use crate::domain::model::AllocatedLine;
 use crate::domain::values::{MessageId, Quantity};
 
 /// One undoable mutation.
@@ -21,7 +21,7 @@ pub(super) enum Change {
     LineDeallocated {
         batch: usize,
         index: usize,
-        line: OrderLine,
+        line: AllocatedLine,
     },
     /// `batches[batch]`'s purchased quantity was `previous`.
     PurchasedQuantitySet { batch: usize, previous: Quantity },

@@ -32,7 +32,7 @@ use super::events::{
     Allocated, BatchCreated, BatchQuantityChanged, Deallocated, DeallocationReason, Event,
     OutOfStock,
 };
-use super::model::{Batch, OrderLine};
+use super::model::{AllocatedLine, Batch, OrderLine};
 use super::values::{BatchRef, MessageId, OrderId, Quantity, Sku};
 
 /// What [`Product::allocate`] did with a line.
@@ -104,8 +104,8 @@ impl Product {
         self.batches.iter().find(|b| b.reference() == reference)
     }
 
-    /// The batch holding `orderid`'s line, and the line.
-    pub fn allocation_of(&self, orderid: &OrderId) -> Option<(&Batch, &OrderLine)> {
+    /// The batch holding `orderid`'s line, and the line (of the product's sku).
+    pub fn allocation_of(&self, orderid: &OrderId) -> Option<(&Batch, &AllocatedLine)> {
         self.batches
             .iter()
             .find_map(|batch| batch.allocation_of(orderid).map(|(_, line)| (batch, line)))
@@ -146,7 +146,8 @@ impl Product {
                 sku: self.sku.clone(),
             });
         }
-        // Batches, lines and events share the product's sku allocation (cheap equality).
+        // Batches, lines and events share the product's sku text (cheap equality; one
+        // allocation when the sku is too long to be inline).
         self.events.push(Event::BatchCreated(BatchCreated {
             reference: reference.clone(),
             sku: self.sku.clone(),
@@ -174,10 +175,6 @@ impl Product {
                 requested: line.qty,
             });
         }
-        let line = OrderLine {
-            sku: self.sku.clone(),
-            ..line
-        };
         let chosen = self
             .batches
             .iter()
@@ -199,7 +196,10 @@ impl Product {
             qty: line.qty,
             batchref: batchref.clone(),
         }));
-        self.batches[index].push_allocation(line);
+        self.batches[index].push_allocation(AllocatedLine {
+            orderid: line.orderid,
+            qty: line.qty,
+        });
         self.journal.push(Change::LineAllocated { batch: index });
         self.bump_version();
         Ok(Allocation::Allocated(batchref))
@@ -251,7 +251,7 @@ impl Product {
             });
         };
         self.bump_version();
-        Ok(line)
+        Ok(line.to_order_line(&self.sku))
     }
 
     /// Records message `id` as applied (no-op when already recorded).
@@ -337,11 +337,11 @@ impl Product {
         batch: usize,
         position: usize,
         reason: DeallocationReason,
-    ) -> Option<OrderLine> {
+    ) -> Option<AllocatedLine> {
         let line = self.batches.get_mut(batch)?.remove_allocation(position)?;
         self.events.push(Event::Deallocated(Deallocated {
             orderid: line.orderid.clone(),
-            sku: line.sku.clone(),
+            sku: self.sku.clone(),
             qty: line.qty,
             batchref: self.batches[batch].reference().clone(),
             reason,

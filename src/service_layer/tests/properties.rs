@@ -146,8 +146,8 @@ fn check_view(h: &Harness) {
             .products()
             .filter_map(|p| {
                 p.allocation_of(&orderid(order))
-                    .map(|(batch, line)| AllocationRow {
-                        sku: line.sku.clone(),
+                    .map(|(batch, _)| AllocationRow {
+                        sku: p.sku().clone(),
                         batchref: batch.reference().clone(),
                     })
             })
