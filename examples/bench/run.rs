@@ -69,7 +69,7 @@ pub struct Options {
     #[arg(long, env = "BENCH_LATENCY_MAX_RATE")]
     pub latency_max_rate: Option<f64>,
     /// Keep the run's topics (deleted at the end by default: they hold several GB).
-    #[arg(long, env = "BENCH_KEEP_TOPICS")]
+    #[arg(long, env = "BENCH_KEEP_TOPICS", value_parser = clap::builder::FalseyValueParser::new())]
     pub keep_topics: bool,
 }
 
