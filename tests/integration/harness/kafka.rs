@@ -104,6 +104,23 @@ pub async fn read_all(topic: &str, isolation: Isolation) -> Vec<Record> {
         .expect("reader task")
 }
 
+/// The high watermark of `topic`[`partition`], retried while the broker answers with a
+/// transient error (`NotLeaderForPartition` right after a topic was created or a leader moved,
+/// seen in CI) for at most [`WAIT`].
+pub(crate) fn high_watermark(client: &BaseConsumer, topic: &str, partition: i32) -> i64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match client.fetch_watermarks(topic, partition, WAIT) {
+            Ok((_, high)) => return high,
+            Err(e) if classify(&e) == ErrorClass::Retriable && Instant::now() < deadline => {
+                eprintln!("harness: watermarks of {topic}[{partition}]: {e} (transient; retrying)");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("watermarks of {topic}[{partition}]: {e}"),
+        }
+    }
+}
+
 fn read_all_blocking(mut config: ClientConfig, topic: &str, isolation: Isolation) -> Vec<Record> {
     let consumer: BaseConsumer = config
         .set("group.id", unique("reader"))
@@ -132,9 +149,7 @@ fn read_all_blocking(mut config: ClientConfig, topic: &str, isolation: Isolation
     let mut end = HashMap::new();
     let mut assignment = TopicPartitionList::new();
     for &p in &partitions {
-        let (_, high) = watermarks
-            .fetch_watermarks(topic, p, WAIT)
-            .expect("watermarks");
+        let high = high_watermark(&watermarks, topic, p);
         end.insert(p, high);
         assignment
             .add_partition_offset(topic, p, Offset::Beginning)

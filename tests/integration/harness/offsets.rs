@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::kafka::client_config;
+use super::kafka::{client_config, high_watermark};
 use super::worker::Worker;
 use super::WAIT;
 
@@ -29,12 +29,7 @@ pub async fn end_offsets(topic: &str) -> HashMap<i32, i64> {
             .topics()
             .iter()
             .flat_map(|t| t.partitions())
-            .map(|p| {
-                let (_, high) = client
-                    .fetch_watermarks(&topic, p.id(), WAIT)
-                    .expect("watermarks");
-                (p.id(), high)
-            })
+            .map(|p| (p.id(), high_watermark(&client, &topic, p.id())))
             .collect()
     })
     .await
