@@ -214,7 +214,7 @@ impl<'p, P: Producer> Transactions<'p, P> {
     {
         const STEP: &str = "abort_transaction";
         let deadline = Instant::now() + bound;
-        let stuck = TxnError::Stuck {
+        let stuck = || TxnError::Stuck {
             step: STEP,
             waited: bound,
         };
@@ -230,12 +230,7 @@ impl<'p, P: Producer> Transactions<'p, P> {
                     ErrorClass::Retriable if Instant::now() < deadline => {
                         thread::sleep(self.policy.backoff(1));
                     }
-                    ErrorClass::Retriable => {
-                        return Err(TxnError::Stuck {
-                            step: STEP,
-                            waited: bound,
-                        })
-                    }
+                    ErrorClass::Retriable => return Err(stuck()),
                     // An abort that fails abortably cannot be retried into success either.
                     ErrorClass::Abortable | ErrorClass::Fatal => {
                         return Err(TxnError::Fatal { step: STEP, source })
@@ -246,7 +241,8 @@ impl<'p, P: Producer> Transactions<'p, P> {
                 serve();
                 thread::sleep(Duration::from_millis(1));
             }
-            call.join().unwrap_or(Err(stuck))
+            // A panic on the abort's thread leaves the producer in an unknown state.
+            call.join().unwrap_or_else(|_| Err(stuck()))
         })
     }
 }
