@@ -333,11 +333,17 @@ impl Codec {
         metadata: &Metadata,
         trace: &TraceParent,
     ) -> Result<OutboundRecord, EncodeError> {
-        let message = convert::from_product(product)?;
+        let payload = self
+            .encode_snapshot_value(&topics.changelog, product)
+            .await?;
         let meta = MessageMeta::from_metadata(metadata, RecordType::ProductSnapshot, trace);
-        let key = product.sku().as_str().as_bytes().to_vec();
-        self.outbound(&topics.changelog, key, Some(&message), meta)
-            .await
+        Ok(OutboundRecord {
+            topic: topics.changelog.clone(),
+            key: product.sku().as_str().as_bytes().to_vec(),
+            payload: Some(payload),
+            headers: meta.to_headers(),
+            partition: None,
+        })
     }
 }
 

@@ -229,14 +229,29 @@ impl TryFrom<BatchRecord> for Batch {
     type Error = SnapshotError;
 
     fn try_from(record: BatchRecord) -> Result<Self, Self::Error> {
-        let mut batch = Batch::new(
+        Batch::from_snapshot(
             record.reference,
             record.sku,
             record.purchased_quantity,
             record.eta,
-        );
-        batch.allocations.reserve_exact(record.allocations.len());
-        for line in record.allocations {
+            record.allocations,
+        )
+    }
+}
+
+impl Batch {
+    /// A batch from its serialized parts (a snapshot), every invariant checked: each line has
+    /// the batch's sku, no order twice, not over-allocated.
+    pub fn from_snapshot(
+        reference: BatchRef,
+        sku: Sku,
+        purchased_quantity: Quantity,
+        eta: Option<NaiveDate>,
+        allocations: Vec<OrderLine>,
+    ) -> Result<Self, SnapshotError> {
+        let mut batch = Batch::new(reference, sku, purchased_quantity, eta);
+        batch.allocations.reserve_exact(allocations.len());
+        for line in allocations {
             if line.sku != batch.sku {
                 return Err(SnapshotError::LineSkuMismatch {
                     reference: batch.reference,

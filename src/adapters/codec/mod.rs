@@ -20,8 +20,10 @@ pub use error::{DecodeError, EncodeError, FailureClass, RegistryError};
 pub use registry::{Registration, RegistryClient, RegistryConfig, RetryPolicy};
 pub use wire::Decoded;
 
-use super::contracts::{SchemaCatalogue, WireMessage};
+use super::contracts::snapshot::write_snapshot;
+use super::contracts::{RecordType, SchemaCatalogue, WireMessage};
 use super::topics::Topics;
+use crate::domain::Product;
 
 /// Why a [`Codec`] could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,20 @@ impl Codec {
             .schema_id(topic, message.record_type())
             .await?;
         wire::encode_with(&self.catalogue, id, message)
+    }
+
+    /// The value bytes of `product`'s changelog snapshot for `topic`, written straight from the
+    /// aggregate ([`write_snapshot`]: the same bytes as [`Codec::encode`] of its DTO).
+    pub async fn encode_snapshot_value(
+        &self,
+        topic: &str,
+        product: &Product,
+    ) -> Result<Vec<u8>, EncodeError> {
+        let id = self
+            .registry
+            .schema_id(topic, RecordType::ProductSnapshot)
+            .await?;
+        wire::frame_datum(id, 0, |out| write_snapshot(product, out))
     }
 
     /// Decodes a record value of any record type of the contract. `None` (a tombstone) and

@@ -276,9 +276,22 @@ pub fn encode_with(
     schema_id: u32,
     message: &WireMessage,
 ) -> Result<Vec<u8>, EncodeError> {
-    let mut out = Vec::with_capacity(256);
+    frame_datum(schema_id, 256, |out| {
+        message.write_avro(out);
+        Ok(())
+    })
+}
+
+/// A wire-format payload with schema id `schema_id` whose datum `write` appends (room for
+/// `capacity` bytes of it reserved up front).
+pub fn frame_datum(
+    schema_id: u32,
+    capacity: usize,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(HEADER_LEN + capacity);
     out.push(MAGIC_BYTE);
     out.extend_from_slice(&schema_id.to_be_bytes());
-    message.write_avro(&mut out);
+    write(&mut out)?;
     Ok(out)
 }

@@ -6,6 +6,7 @@
 //! cannot fail except for values the wire cannot carry (a version above `i64::MAX`).
 
 use super::records as wire;
+pub use super::snapshot::{to_product, write_snapshot};
 use super::{RecordType, WireMessage};
 use crate::adapters::codec::{DecodeError, EncodeError};
 use crate::domain::{self, BatchRef, MessageId, OrderId, Product, Quantity, Sku, ValueError};
@@ -14,7 +15,7 @@ use crate::service_layer::messages::InboundMessage;
 use crate::service_layer::views::ViewUpdate;
 
 /// Builds a domain value or names the offending field.
-fn check<T>(
+pub(super) fn check<T>(
     record: RecordType,
     field: &'static str,
     value: Result<T, ValueError>,
@@ -26,7 +27,7 @@ fn check<T>(
     })
 }
 
-fn message_id(
+pub(super) fn message_id(
     record: RecordType,
     field: &'static str,
     raw: &str,
@@ -292,9 +293,9 @@ pub fn from_event(event: &domain::Event) -> WireMessage {
     }
 }
 
-/// The changelog value of a product, built field by field from the aggregate (the same value
-/// as the domain's serde snapshot form — a unit test checks both agree — without a detour
-/// through `serde_json::Value`: this runs for every product a batch changes).
+/// The changelog value of a product as its DTO, built field by field from the aggregate (the
+/// same value as the domain's serde snapshot form — a unit test checks both agree). The worker
+/// writes the value straight from the aggregate instead ([`write_snapshot`]).
 pub fn from_product(product: &Product) -> Result<WireMessage, EncodeError> {
     let version_number =
         i64::try_from(product.version_number()).map_err(|e| EncodeError::OutOfRange {
@@ -350,8 +351,12 @@ pub(crate) fn from_product_via_serde(product: &Product) -> Result<WireMessage, E
         .map_err(out_of_range)
 }
 
-/// A product from its changelog value, with every aggregate invariant checked.
-pub fn to_product(snapshot: wire::ProductSnapshot) -> Result<Product, DecodeError> {
+/// A product from its changelog value through the domain's serde snapshot form (the reference
+/// [`to_product`] is checked against).
+#[cfg(test)]
+pub(crate) fn to_product_via_serde(
+    snapshot: wire::ProductSnapshot,
+) -> Result<Product, DecodeError> {
     let invalid = |e: serde_json::Error| DecodeError::InvalidValue {
         record: RecordType::ProductSnapshot,
         field: "(snapshot)",

@@ -13,6 +13,9 @@
 pub mod domain;
 pub mod examples;
 pub mod records;
+pub mod snapshot;
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;
 

@@ -49,13 +49,32 @@ impl TryFrom<ProductRecord> for Product {
     type Error = SnapshotError;
 
     fn try_from(record: ProductRecord) -> Result<Self, Self::Error> {
-        let mut references = HashSet::with_capacity(record.batches.len());
+        Product::from_snapshot(
+            record.sku,
+            record.version_number,
+            record.batches,
+            record.applied_message_ids,
+        )
+    }
+}
+
+impl Product {
+    /// A product from its serialized parts (a snapshot), every invariant checked: each batch
+    /// has the product's sku, no batch reference twice, no order line in two batches. The
+    /// applied-id window keeps the newest ids (see [`AppliedMessages`]).
+    pub fn from_snapshot(
+        sku: Sku,
+        version_number: u64,
+        batches: Vec<Batch>,
+        applied_message_ids: Vec<MessageId>,
+    ) -> Result<Self, SnapshotError> {
+        let mut references = HashSet::with_capacity(batches.len());
         let mut orders = HashSet::new();
-        for batch in &record.batches {
-            if batch.sku() != &record.sku {
+        for batch in &batches {
+            if batch.sku() != &sku {
                 return Err(SnapshotError::BatchSkuMismatch {
                     reference: batch.reference().clone(),
-                    expected: record.sku.clone(),
+                    expected: sku.clone(),
                     actual: batch.sku().clone(),
                 });
             }
@@ -66,19 +85,19 @@ impl TryFrom<ProductRecord> for Product {
                 if !orders.insert(&line.orderid) {
                     return Err(SnapshotError::DuplicateLine {
                         orderid: line.orderid.clone(),
-                        sku: record.sku.clone(),
+                        sku: sku.clone(),
                     });
                 }
             }
         }
-        let mut batches = record.batches;
+        let mut batches = batches;
         for batch in &mut batches {
-            batch.share_sku(&record.sku);
+            batch.share_sku(&sku);
         }
-        let mut product = Product::new(record.sku);
-        product.version_number = record.version_number;
+        let mut product = Product::new(sku);
+        product.version_number = version_number;
         product.batches = batches;
-        product.applied = AppliedMessages::from_ids(record.applied_message_ids);
+        product.applied = AppliedMessages::from_ids(applied_message_ids);
         Ok(product)
     }
 }
