@@ -2,8 +2,10 @@
 //! (`message-id`, `correlation-id`, `causation-id`, `message-type`, `traceparent`,
 //! `event-time`) and the `dlq-*` headers of dead-lettered records.
 //!
-//! Headers are handled as a plain [`HeaderList`] (`Vec<(String, Vec<u8>)>`), independent of
-//! rdkafka, with conversions from any `rdkafka::message::Headers` and to `OwnedHeaders`.
+//! Headers are handled as a plain [`HeaderList`] (`Vec<(name, Vec<u8>)>`), independent of
+//! rdkafka, with conversions from any `rdkafka::message::Headers` and to `OwnedHeaders`. The
+//! names of [`names`] are kept as `&'static str` (no allocation per header: every record in
+//! and out has six of them), any other name as an owned string.
 //!
 //! Invariants:
 //! - [`MessageMeta::from_inbound`] never fails: a missing or invalid header gets a sensible
@@ -19,6 +21,8 @@ mod tests;
 mod traceparent;
 
 pub use traceparent::{TraceParent, SAMPLED};
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use uuid::Uuid;
@@ -40,6 +44,41 @@ pub mod names {
     pub const DLQ_SOURCE_PARTITION: &str = "dlq-source-partition";
     pub const DLQ_SOURCE_OFFSET: &str = "dlq-source-offset";
     pub const DLQ_FAILED_AT: &str = "dlq-failed-at";
+
+    /// Every name above.
+    pub const ALL: [&str; 13] = [
+        MESSAGE_ID,
+        CORRELATION_ID,
+        CAUSATION_ID,
+        MESSAGE_TYPE,
+        TRACEPARENT,
+        EVENT_TIME,
+        DLQ_REASON,
+        DLQ_CLASS,
+        DLQ_ERROR,
+        DLQ_SOURCE_TOPIC,
+        DLQ_SOURCE_PARTITION,
+        DLQ_SOURCE_OFFSET,
+        DLQ_FAILED_AT,
+    ];
+}
+
+/// A header name: one of [`names`] (static) or any other (owned).
+pub type HeaderName = Cow<'static, str>;
+
+/// `name` as a [`HeaderName`], without an allocation when it is one of [`names`].
+fn header_name(name: &str) -> HeaderName {
+    match names::ALL.iter().find(|known| **known == name) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_owned()),
+    }
+}
+
+/// The canonical text of a UUID (hyphenated, lower case) as header bytes.
+fn uuid_bytes(id: &MessageId) -> Vec<u8> {
+    let mut text = vec![0; uuid::fmt::Hyphenated::LENGTH];
+    id.as_uuid().hyphenated().encode_lower(&mut text);
+    text
 }
 
 /// Namespace of the v5 UUIDs this worker derives (message ids of records without one).
@@ -47,7 +86,7 @@ pub const MESSAGE_ID_NAMESPACE: Uuid = Uuid::from_u128(0x8d4c_1e2a_5b7f_4a39_9c0
 
 /// Record headers, in order, independent of any Kafka client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeaderList(pub Vec<(String, Vec<u8>)>);
+pub struct HeaderList(pub Vec<(HeaderName, Vec<u8>)>);
 
 impl HeaderList {
     /// No headers.
@@ -57,7 +96,13 @@ impl HeaderList {
 
     /// Appends a header.
     pub fn push(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
-        self.0.push((name.to_owned(), value.as_ref().to_vec()));
+        self.0.push((header_name(name), value.as_ref().to_vec()));
+        self
+    }
+
+    /// Appends a header of [`names`] whose value is already owned (no copy).
+    fn push_owned(&mut self, name: &'static str, value: Vec<u8>) -> &mut Self {
+        self.0.push((Cow::Borrowed(name), value));
         self
     }
 
@@ -83,7 +128,7 @@ impl HeaderList {
 
     /// Every header.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+        self.0.iter().map(|(n, v)| (n.as_ref(), v.as_slice()))
     }
 
     /// From rdkafka headers (a header with a null value becomes an empty value).
@@ -91,7 +136,7 @@ impl HeaderList {
         Self(
             headers
                 .iter()
-                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                .map(|h| (header_name(h.key), h.value.unwrap_or_default().to_vec()))
                 .collect(),
         )
     }
@@ -281,17 +326,23 @@ impl MessageMeta {
 
     /// The headers to write (causation only when there is one).
     pub fn to_headers(&self) -> HeaderList {
-        let mut headers = HeaderList::new();
+        let mut headers = HeaderList(Vec::with_capacity(6));
         headers
-            .push(names::MESSAGE_ID, self.message_id.to_string())
-            .push(names::CORRELATION_ID, self.correlation_id.to_string());
+            .push_owned(names::MESSAGE_ID, uuid_bytes(&self.message_id))
+            .push_owned(names::CORRELATION_ID, uuid_bytes(&self.correlation_id));
         if let Some(causation) = &self.causation_id {
-            headers.push(names::CAUSATION_ID, causation.to_string());
+            headers.push_owned(names::CAUSATION_ID, uuid_bytes(causation));
         }
         headers
-            .push(names::MESSAGE_TYPE, &self.message_type)
-            .push(names::TRACEPARENT, self.traceparent.to_string())
-            .push(names::EVENT_TIME, format_event_time(&self.event_time));
+            .push_owned(names::MESSAGE_TYPE, self.message_type.as_bytes().to_vec())
+            .push_owned(
+                names::TRACEPARENT,
+                self.traceparent.to_string().into_bytes(),
+            )
+            .push_owned(
+                names::EVENT_TIME,
+                format_event_time(&self.event_time).into_bytes(),
+            );
         headers
     }
 }

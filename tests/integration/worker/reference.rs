@@ -30,7 +30,7 @@ async fn reference_worker(codec: &Codec, topics: &Topics) {
         let headers = HeaderList(
             r.headers
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.clone().into(), v.clone()))
                 .collect(),
         );
         let record = InboundRecord {
@@ -174,7 +174,13 @@ async fn the_harness_and_checker_work_against_a_reference_worker_on_the_real_bro
         topic: setup.topics.events.clone(),
         key: event.key.clone().unwrap_or_default(),
         payload: event.payload.clone(),
-        headers: HeaderList(event.headers.clone().into_iter().collect()),
+        headers: HeaderList(
+            event
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone().into(), v.clone()))
+                .collect(),
+        ),
         partition: Some(event.partition),
     };
     let producer = producer(&unique("dup")).await;
