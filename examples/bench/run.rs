@@ -36,7 +36,7 @@ pub struct Options {
     /// Seconds of open-loop sending per load level.
     #[arg(long, env = "BENCH_LATENCY_SECONDS", default_value_t = 15)]
     pub latency_seconds: u64,
-    #[arg(long, env = "BENCH_MAX_BATCH", default_value_t = 1000)]
+    #[arg(long, env = "BENCH_MAX_BATCH", default_value_t = 10_000)]
     pub max_batch: u64,
     /// Which parts to run (comma-separated: perf,raw,worker,latency,restore).
     #[arg(

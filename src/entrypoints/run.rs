@@ -59,7 +59,7 @@ pub struct RunArgs {
     /// later than this long after its first record. [default: 100]
     #[arg(long, env = "COMMIT_INTERVAL_MS")]
     pub commit_interval_ms: Option<u64>,
-    /// …or when it holds this many records. [default: 1000]
+    /// …or when it holds this many records. [default: 10000]
     #[arg(long, env = "MAX_BATCH")]
     pub max_batch: Option<usize>,
     /// Consumer group session timeout. [default: 10000]
@@ -173,7 +173,7 @@ impl RunArgs {
             .filter(|id| !id.trim().is_empty());
         settings.guarantee = guarantee;
         settings.commit_interval = ms(self.commit_interval_ms, file.commit_interval_ms, 100);
-        settings.max_batch_records = pick(self.max_batch, file.max_batch, 1000);
+        settings.max_batch_records = pick(self.max_batch, file.max_batch, 10_000);
         settings.session_timeout = ms(self.session_timeout_ms, file.session_timeout_ms, 10_000);
         settings.transaction_timeout = ms(
             self.transaction_timeout_ms,

@@ -136,7 +136,7 @@ impl WorkerSettings {
             group_instance_id: None,
             guarantee: Guarantee::ExactlyOnce,
             commit_interval: Duration::from_millis(100),
-            max_batch_records: 1000,
+            max_batch_records: 10_000,
             shutdown_timeout: Duration::from_secs(20),
             transaction_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(10),

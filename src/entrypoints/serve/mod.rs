@@ -53,7 +53,7 @@ pub struct ServeArgs {
     /// Interval of the heartbeat comments on `/events/stream`. [default: 15000]
     #[arg(long, env = "SSE_HEARTBEAT_MS")]
     pub sse_heartbeat_ms: Option<u64>,
-    /// Events a live client may have unsent before it is dropped. [default: 4096]
+    /// Events a live client may have unsent before it is dropped. [default: 16384]
     #[arg(long, env = "SSE_CLIENT_BUFFER")]
     pub sse_client_buffer: Option<usize>,
 }
@@ -169,7 +169,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     }
     let webhooks = file.webhooks.clone().unwrap_or_default().resolve()?;
     let sse_heartbeat = pick(args.sse_heartbeat_ms, file.sse_heartbeat_ms, 15_000);
-    let sse_client_buffer = pick(args.sse_client_buffer, file.sse_client_buffer, 4096);
+    let sse_client_buffer = pick(args.sse_client_buffer, file.sse_client_buffer, 16_384);
     if sse_heartbeat == 0 || sse_client_buffer == 0 {
         return Err(SettingsError::Invalid {
             what: "live events (SSE_HEARTBEAT_MS, SSE_CLIENT_BUFFER)",
