@@ -165,7 +165,8 @@ fn describe(e: &SRCError) -> String {
 pub struct RegistryClient {
     settings: SrSettings,
     decoder: AvroDecoder,
-    ids: RwLock<HashMap<String, u32>>,
+    /// Schema ids by record type and topic (looked up without building the subject name).
+    ids: RwLock<HashMap<RecordType, HashMap<String, u32>>>,
     registration: Registration,
     retry: RetryPolicy,
 }
@@ -237,10 +238,10 @@ impl RegistryClient {
     /// The id to write `record` on `topic` with, registering or checking the schema the first
     /// time (per the [`Registration`] mode).
     pub async fn schema_id(&self, topic: &str, record: RecordType) -> Result<u32, RegistryError> {
-        let subject = subject_name(topic, record);
-        if let Some(id) = self.cached_id(&subject) {
+        if let Some(id) = self.cached_id(topic, record) {
             return Ok(id);
         }
+        let subject = subject_name(topic, record);
         let text = record.schema_text().trim();
         let result = match self.registration {
             Registration::AutoRegister => {
@@ -292,13 +293,13 @@ impl RegistryClient {
             },
         })?;
         if let Ok(mut ids) = self.ids.write() {
-            ids.insert(subject, id);
+            ids.entry(record).or_default().insert(topic.to_owned(), id);
         }
         Ok(id)
     }
 
-    fn cached_id(&self, subject: &str) -> Option<u32> {
-        self.ids.read().ok()?.get(subject).copied()
+    fn cached_id(&self, topic: &str, record: RecordType) -> Option<u32> {
+        self.ids.read().ok()?.get(&record)?.get(topic).copied()
     }
 
     /// The writer schema registered under `id` (cached by the converter's decoder).
