@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod connect;
+pub mod delivery;
 pub mod errors;
 pub mod restore;
 pub mod topics;

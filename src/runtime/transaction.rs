@@ -7,13 +7,14 @@
 //! `transaction.timeout.ms`; an abort, and sending the offsets, are bounded here (see
 //! [`Transactions::abort`] and [`send_offsets_watched`]).
 
+use std::marker::PhantomData;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::producer::{BaseProducer, DefaultProducerContext, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::TopicPartitionList;
@@ -117,7 +118,10 @@ pub fn with_retries<T>(
 /// a batch's commit time (and a sub-millisecond `poll` spins). Here the delivery reports are
 /// served without waiting and the thread sleeps 200 µs between checks; calling this before
 /// `commit_transaction` leaves its own flush nothing to wait for.
-pub fn flush_promptly(producer: &BaseProducer, timeout: Duration) -> KafkaResult<()> {
+pub fn flush_promptly<C: ProducerContext>(
+    producer: &BaseProducer<C>,
+    timeout: Duration,
+) -> KafkaResult<()> {
     let deadline = Instant::now() + timeout;
     loop {
         match producer.flush(Duration::ZERO) {
@@ -134,15 +138,20 @@ pub fn flush_promptly(producer: &BaseProducer, timeout: Duration) -> KafkaResult
     }
 }
 
-/// Drives the transactions of one transactional producer.
-pub struct Transactions<'p, P> {
+/// Drives the transactions of one transactional producer (`P`, whose context is `C`).
+pub struct Transactions<'p, P, C = DefaultProducerContext> {
     producer: &'p P,
     policy: RetryPolicy,
+    context: PhantomData<fn() -> C>,
 }
 
-impl<'p, P: Producer> Transactions<'p, P> {
+impl<'p, C: ProducerContext, P: Producer<C>> Transactions<'p, P, C> {
     pub fn new(producer: &'p P, policy: RetryPolicy) -> Self {
-        Transactions { producer, policy }
+        Transactions {
+            producer,
+            policy,
+            context: PhantomData,
+        }
     }
 
     /// `init_transactions`: fences any previous instance with the same `transactional.id` and
@@ -248,7 +257,7 @@ impl<'p, P: Producer> Transactions<'p, P> {
 }
 
 /// `send_offsets_to_transaction` with retries; nothing when `offsets` is empty.
-fn send_offsets<P: Producer>(
+fn send_offsets<C: ProducerContext, P: Producer<C>>(
     producer: &P,
     policy: &RetryPolicy,
     offsets: &TopicPartitionList,
@@ -270,7 +279,7 @@ fn send_offsets<P: Producer>(
 /// (librdkafka#5456, #5511): after a broker restart `scripts/chaos` saw it block for good. The
 /// caller recovers with a new producer, whose `init_transactions` fences this one; a thread
 /// stuck this way keeps its producer alive until librdkafka lets it go.
-pub fn send_offsets_watched<P>(
+pub fn send_offsets_watched<C, P>(
     producer: &Arc<P>,
     policy: RetryPolicy,
     offsets: &TopicPartitionList,
@@ -278,7 +287,8 @@ pub fn send_offsets_watched<P>(
     bound: Duration,
 ) -> Result<(), TxnError>
 where
-    P: Producer + Send + Sync + 'static,
+    C: ProducerContext,
+    P: Producer<C> + Send + Sync + 'static,
 {
     const GRACE: Duration = Duration::from_secs(5);
     let producer = Arc::clone(producer);

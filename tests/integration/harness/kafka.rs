@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use allocation_worker::runtime::errors::{classify, ErrorClass};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -48,6 +50,29 @@ pub async fn create_topic(name: &str, partitions: i32, configs: &[(&str, &str)])
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => panic!("creating topic {topic} failed: {code}"),
+        }
+    }
+}
+
+/// Sets the topic-level configuration of `topic` to exactly `configs` (AlterConfigs replaces
+/// the whole set: pass every config the topic needs).
+pub async fn set_topic_configs(topic: &str, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config().await.create().expect("admin client");
+    let mut change = AlterConfig::new(ResourceSpecifier::Topic(topic));
+    for (k, v) in configs {
+        change = change.set(k, v);
+    }
+    let results = admin
+        .alter_configs(
+            [&change],
+            &AdminOptions::new().operation_timeout(Some(WAIT)),
+        )
+        .await
+        .expect("alter_configs request");
+    for result in results {
+        if let Err((resource, code)) = result {
+            panic!("altering {resource:?} failed: {code}");
         }
     }
 }

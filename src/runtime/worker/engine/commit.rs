@@ -143,6 +143,11 @@ impl Engine {
         } else {
             let flushed = flush();
             flushed_at = started.elapsed();
+            // Flushed means nothing is in flight, not that everything was written (see the
+            // delivery module): offsets over a refused output would lose it.
+            if let (Ok(()), Some(refused)) = (&flushed, self.producer.context().take()) {
+                return self.fail_batch(consumer, Interrupt::Transient(refused.to_string()));
+            }
             flushed.and_then(|()| self.commit_at_least_once(consumer, &offsets))
         };
         tracing::debug!(

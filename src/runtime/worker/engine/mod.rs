@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::BaseProducer;
+use rdkafka::producer::{BaseProducer, Producer};
 
 use super::metrics::WorkerMetrics;
 use super::WorkerError;
@@ -34,6 +34,7 @@ use crate::adapters::mapping::{dead_letter, default_partition, InboundRecord, In
 use crate::bootstrap::{self, WorkerBus};
 use crate::domain::{DomainError, OrderId, Sku};
 use crate::runtime::config::{Guarantee, WorkerSettings};
+use crate::runtime::delivery::DeliveryWatch;
 use crate::runtime::restore::restore_partitions;
 use crate::runtime::transaction::{RetryPolicy, Transactions};
 use crate::service_layer::InboundMessage;
@@ -77,7 +78,7 @@ pub(crate) struct Engine {
     codec: Arc<Codec>,
     rt: tokio::runtime::Handle,
     /// Shared only with a watched `send_offsets_to_transaction` (see the transaction module).
-    producer: Arc<BaseProducer>,
+    producer: Arc<BaseProducer<DeliveryWatch>>,
     policy: RetryPolicy,
     states: HashMap<i32, WorkerBus>,
     external: WorkerBus,
@@ -101,7 +102,9 @@ impl Engine {
         view_partitions: i32,
         metrics: Arc<WorkerMetrics>,
     ) -> Result<Self, WorkerError> {
-        let producer: BaseProducer = settings.producer_config().create()?;
+        let producer: BaseProducer<DeliveryWatch> = settings
+            .producer_config()
+            .create_with_context(DeliveryWatch::default())?;
         let policy = RetryPolicy::default();
         if settings.guarantee == Guarantee::ExactlyOnce {
             // Fences any earlier instance with our transactional.id and aborts its open
@@ -214,6 +217,8 @@ impl Engine {
                     .map_err(|e| Interrupt::Fatal(e.into()))?;
             }
             self.batch.started = Some(Instant::now());
+            // Refusals reported since the last batch closed belong to an aborted batch.
+            let _ = self.producer.context().take();
         }
         let topic = message.topic().to_owned();
         let partition = message.partition();
