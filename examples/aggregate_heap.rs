@@ -3,8 +3,9 @@
 //!
 //! Runs `scripts/bench`'s drain workload (the same seeded commands: `BENCH_SKUS` skus,
 //! `BENCH_RECORDS` commands) through the worker's bus in process, then restores every product
-//! the way the worker does after a rebalance — changelog value (`from_product`) → aggregate
-//! (`to_product`) → a fresh per-partition store (`BENCH_PARTITIONS` of them) — and prints the
+//! the way the worker does after a rebalance — the changelog value's Avro bytes
+//! (`write_snapshot`) → its record → aggregate (`snapshot::to_product`, the worker's restore
+//! path) → a fresh per-partition store (`BENCH_PARTITIONS` of them) — and prints the
 //! heap bytes and allocations the restored stores hold, per aggregate, counted by a global
 //! allocator. The bench's RSS figure is this plus what the allocator keeps of the restore's
 //! transient buffers (and librdkafka's); this one has no such noise, so it shows what a change
@@ -17,8 +18,9 @@ mod workload;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use allocation_worker::adapters::contracts::domain::{from_product, to_product};
-use allocation_worker::adapters::contracts::WireMessage;
+use allocation_worker::adapters::avro::AvroField;
+use allocation_worker::adapters::contracts::records::ProductSnapshot;
+use allocation_worker::adapters::contracts::snapshot::{to_product, write_snapshot};
 use allocation_worker::bootstrap::{self, WorkerBus};
 use allocation_worker::domain::{MessageId, Product};
 use allocation_worker::service_layer::{Inbound, StateStore};
@@ -71,12 +73,10 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 fn restored(product: &Product) -> Product {
-    match from_product(product) {
-        Ok(WireMessage::ProductSnapshot(snapshot)) => {
-            to_product(snapshot).expect("a snapshot of a valid product decodes")
-        }
-        other => panic!("not a snapshot: {other:?}"),
-    }
+    let mut bytes = Vec::new();
+    write_snapshot(product, &mut bytes).expect("a valid product encodes");
+    let record = ProductSnapshot::read_avro(&mut bytes.as_slice()).expect("its own bytes decode");
+    to_product(record).expect("a snapshot of a valid product decodes")
 }
 
 fn main() {

@@ -196,7 +196,14 @@ pub fn read_array<T>(
         if count > input.len() {
             return Err(ReadError::Truncated);
         }
-        items.reserve(count);
+        // The first block (usually the only one) sizes the vector exactly: `reserve` would
+        // round a small array up to four items, and the restore keeps these vectors (a
+        // snapshot's batches become the aggregate's, collected in place).
+        if items.is_empty() {
+            items.reserve_exact(count);
+        } else {
+            items.reserve(count);
+        }
         for _ in 0..count {
             items.push(item(input)?);
         }
@@ -594,5 +601,17 @@ mod tests {
             None
         );
         assert!(Option::<i64>::from_avro(Value::String("x".into()), "f").is_err());
+    }
+
+    #[test]
+    fn an_array_in_one_block_is_read_into_an_exactly_sized_vector() {
+        for n in [1usize, 2, 3, 7] {
+            let items: Vec<i64> = (0..n as i64).collect();
+            let mut bytes = Vec::new();
+            write_array(&mut bytes, &items, |out, v| write_long(out, *v));
+            let read = read_array(&mut bytes.as_slice(), read_long).unwrap();
+            assert_eq!(read, items);
+            assert_eq!(read.capacity(), n, "{n} items");
+        }
     }
 }
