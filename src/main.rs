@@ -67,11 +67,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // Before anything allocates much or starts a thread: see the module's doc.
+    let heap = allocation_worker::heap::configure();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
     allocation_worker::telemetry::init();
+    tracing::debug!(?heap, "malloc policy");
     let out = &mut std::io::stdout().lock();
     let (code, message) = match cli.command {
         Command::Run(args) => match entrypoints::run::run(&args) {
