@@ -67,6 +67,8 @@ pub enum RestoreError {
 /// What is known of one partition while it is read.
 struct Progress {
     partition: i32,
+    /// The low watermark: the restore of this partition starts there.
+    start: i64,
     /// The high watermark: the restore of this partition ends there.
     end: i64,
     done: bool,
@@ -105,13 +107,14 @@ pub fn restore_partitions(
         config.remove("group.id");
         let watermarks: BaseConsumer = config.create().map_err(kafka(first))?;
         for &partition in partitions {
-            let (_, end) = watermarks
+            let (start, end) = watermarks
                 .fetch_watermarks(topic, partition, timeout)
                 .map_err(kafka(partition))?;
             progress.push(Progress {
                 partition,
+                start,
                 end,
-                done: end <= 0,
+                done: end <= start,
                 latest: HashMap::new(),
             });
         }
@@ -180,7 +183,7 @@ fn read(
     let mut assignment = TopicPartitionList::new();
     for p in progress.iter().filter(|p| !p.done) {
         assignment
-            .add_partition_offset(topic, p.partition, Offset::Beginning)
+            .add_partition_offset(topic, p.partition, Offset::Offset(p.start))
             .map_err(kafka(p.partition))?;
     }
     consumer.assign(&assignment).map_err(kafka(first))?;
@@ -286,6 +289,12 @@ fn reader_config(base: &ClientConfig, isolation: &str) -> ClientConfig {
         // wait the default 500 ms.
         .set("fetch.wait.max.ms", "10")
         .set("isolation.level", isolation)
+        // The reader starts at each partition's low watermark, fetched with the high one: an
+        // explicit offset needs no offset look-up before the first fetch (`Offset::Beginning`
+        // cost one, and librdkafka started fetching ≈ 500 ms after the assignment). Should
+        // compaction or retention have moved the log start past it meanwhile, the fetch is out
+        // of range and the reader resets to the earliest offset, which is the same place.
+        .set("auto.offset.reset", "earliest")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760");
     config

@@ -77,6 +77,25 @@ pub async fn set_topic_configs(topic: &str, configs: &[(&str, &str)]) {
     }
 }
 
+/// Deletes the records of `topic`'s `partition` before `before` (DeleteRecords; `Offset::End`
+/// deletes them all): the partition's low watermark moves there.
+pub async fn delete_records(topic: &str, partition: i32, before: Offset) {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config().await.create().expect("admin client");
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, before)
+        .expect("offset");
+    let result = admin
+        .delete_records(&list, &AdminOptions::new().operation_timeout(Some(WAIT)))
+        .await
+        .expect("delete_records request");
+    for e in result.elements() {
+        if let Err(code) = e.error() {
+            panic!("deleting records of {topic}[{partition}] failed: {code}");
+        }
+    }
+}
+
 /// A transactional producer with `init_transactions` done.
 pub async fn transactional_producer(transactional_id: &str) -> BaseProducer {
     let producer: BaseProducer = client_config()
