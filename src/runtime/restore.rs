@@ -100,12 +100,25 @@ pub fn restore_partitions(
         }
     };
     let mut progress = Vec::with_capacity(partitions.len());
+    let mut reader = None;
     if !partitions.is_empty() {
+        // The reader first: it connects in librdkafka's threads while the watermarks are
+        // fetched.
+        let consumer: BaseConsumer = reader_config(base, "read_committed")
+            .create()
+            .map_err(kafka(first))?;
+        reader = Some(consumer);
         // No group id: a watermark client needs none, and without one librdkafka starts no
         // group machinery for it.
         let mut config = reader_config(base, "read_uncommitted");
         config.remove("group.id");
         let watermarks: BaseConsumer = config.create().map_err(kafka(first))?;
+        // The topic's leaders known before the first query: a query that finds no leader is
+        // retried after librdkafka's fixed 500 ms (seen as `watermarks_ms=507` in the debug
+        // log of a restore).
+        watermarks
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(kafka(first))?;
         for &partition in partitions {
             let (start, end) = watermarks
                 .fetch_watermarks(topic, partition, timeout)
@@ -121,8 +134,8 @@ pub fn restore_partitions(
     }
     let watermarked = started.elapsed();
     let mut records = 0;
-    if progress.iter().any(|p| !p.done) {
-        records = read(base, topic, &mut progress, started + timeout, timeout)?;
+    if let Some(reader) = reader.filter(|_| progress.iter().any(|p| !p.done)) {
+        records = read(&reader, topic, &mut progress, started + timeout, timeout)?;
     }
     let read_at = started.elapsed();
     let mut restored = Vec::with_capacity(progress.len());
@@ -163,7 +176,7 @@ pub fn restore_partitions(
 
 /// Reads every partition of `progress` that is not done up to its end; returns the records read.
 fn read(
-    base: &ClientConfig,
+    consumer: &BaseConsumer,
     topic: &str,
     progress: &mut [Progress],
     mut deadline: Instant,
@@ -177,8 +190,8 @@ fn read(
             source,
         }
     };
-    let consumer: BaseConsumer = reader_config(base, "read_committed")
-        .create()
+    consumer
+        .fetch_metadata(Some(topic), timeout)
         .map_err(kafka(first))?;
     let mut assignment = TopicPartitionList::new();
     for p in progress.iter().filter(|p| !p.done) {
