@@ -27,11 +27,14 @@ use super::errors::{classify, ErrorClass};
 use crate::adapters::codec::{Codec, DecodeError};
 use crate::domain::Product;
 
+/// One partition's restored aggregates, by sku.
+pub type PartitionState = (i32, HashMap<String, Product>);
+
 /// The restored aggregates of a set of partitions, by partition and sku, and what it took.
 #[derive(Debug)]
 pub struct Restored {
     /// Every requested partition, with its aggregates by sku (empty when it has none).
-    pub partitions: Vec<(i32, HashMap<String, Product>)>,
+    pub partitions: Vec<PartitionState>,
     /// Changelog records read (snapshots and tombstones), all partitions.
     pub records: u64,
     /// Wall-clock time of the whole restore (all partitions, read together).
@@ -138,27 +141,7 @@ pub fn restore_partitions(
         records = read(&reader, topic, &mut progress, started + timeout, timeout)?;
     }
     let read_at = started.elapsed();
-    let mut restored = Vec::with_capacity(progress.len());
-    for p in progress {
-        let mut products = HashMap::with_capacity(p.latest.len());
-        for (key, (offset, payload)) in p.latest {
-            match rt.block_on(codec.decode_snapshot(Some(&payload))) {
-                Ok(Some(product)) => {
-                    products.insert(key, product);
-                }
-                Ok(None) => {}
-                Err(source) => {
-                    return Err(RestoreError::Decode {
-                        topic: topic.to_owned(),
-                        partition: p.partition,
-                        offset,
-                        source,
-                    })
-                }
-            }
-        }
-        restored.push((p.partition, products));
-    }
+    let restored = decode_all(progress, topic, codec, rt)?;
     tracing::debug!(
         topic,
         records,
@@ -172,6 +155,75 @@ pub fn restore_partitions(
         records,
         elapsed: started.elapsed(),
     })
+}
+
+/// Decodes the latest snapshot of every key into aggregates, the partitions shared out over
+/// up to one thread per core (decoding is a fifth of a restore and the reader's core is the
+/// only busy one by then); the result is in `progress`'s order.
+fn decode_all(
+    progress: Vec<Progress>,
+    topic: &str,
+    codec: &Codec,
+    rt: &tokio::runtime::Handle,
+) -> Result<Vec<PartitionState>, RestoreError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(progress.len())
+        .max(1);
+    let mut shares: Vec<Vec<(usize, Progress)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, p) in progress.into_iter().enumerate() {
+        shares[i % threads].push((i, p));
+    }
+    let decode_share = |share: Vec<(usize, Progress)>| {
+        share
+            .into_iter()
+            .map(|(i, p)| decode_partition(p, topic, codec, rt).map(|r| (i, r)))
+            .collect::<Result<Vec<_>, RestoreError>>()
+    };
+    let mut shares = shares.into_iter();
+    let own = shares.next().unwrap_or_default();
+    let mut decoded = std::thread::scope(|scope| {
+        let helpers: Vec<_> = shares
+            .map(|share| scope.spawn(move || decode_share(share)))
+            .collect();
+        let mut decoded = decode_share(own)?;
+        for helper in helpers {
+            match helper.join() {
+                Ok(share) => decoded.extend(share?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok::<_, RestoreError>(decoded)
+    })?;
+    decoded.sort_unstable_by_key(|(i, _)| *i);
+    Ok(decoded.into_iter().map(|(_, r)| r).collect())
+}
+
+/// The aggregates of one partition from the latest snapshot of each of its keys.
+fn decode_partition(
+    p: Progress,
+    topic: &str,
+    codec: &Codec,
+    rt: &tokio::runtime::Handle,
+) -> Result<PartitionState, RestoreError> {
+    let mut products = HashMap::with_capacity(p.latest.len());
+    for (key, (offset, payload)) in p.latest {
+        match rt.block_on(codec.decode_snapshot(Some(&payload))) {
+            Ok(Some(product)) => {
+                products.insert(key, product);
+            }
+            Ok(None) => {}
+            Err(source) => {
+                return Err(RestoreError::Decode {
+                    topic: topic.to_owned(),
+                    partition: p.partition,
+                    offset,
+                    source,
+                })
+            }
+        }
+    }
+    Ok((p.partition, products))
 }
 
 /// Reads every partition of `progress` that is not done up to its end; returns the records read.
