@@ -19,8 +19,8 @@
 //! - [`release_free`] (`malloc_trim`) hands the free pages inside every arena back after a
 //!   burst of transient allocations — the runtime calls it when a restore is done.
 //!
-//! After both: 41–42 MiB for the same worker, in every run, loaded machine or not (README,
-//! Performance); drain throughput unchanged within the noise of side-by-side runs.
+//! After both: 41.1–41.5 MiB for the same worker in six runs with a core kept busy meanwhile
+//! (README, Performance); drain throughput the same within the noise of side-by-side runs.
 //!
 //! Invariants: [`configure`] is called once, first thing in `main`, before any thread starts;
 //! an operator's own malloc tuning wins — with `GLIBC_TUNABLES`, `MALLOC_MMAP_THRESHOLD_` or
