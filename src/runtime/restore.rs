@@ -3,16 +3,20 @@
 //!
 //! One rebalance's partitions are restored together by ONE reader that `assign`s all of them
 //! (it never joins the group), so the fixed cost of a client — connecting,
-//! metadata, the first fetch — is paid once per rebalance, not once per partition.
+//! metadata, the first fetch — is paid once per rebalance, not once per partition. It is
+//! created first, so it connects while the watermarks are fetched.
 //!
-//! The end of each partition's restore is its *high watermark* as a read_uncommitted client
+//! Each partition's restore starts at its *low watermark*, fetched with the high one: an
+//! explicit offset needs no offset look-up before the first fetch (`Offset::Beginning` delayed
+//! it by librdkafka's fixed 500 ms), and a log start that moved meanwhile resets to the
+//! earliest offset, the same place. The end of each partition's restore is its *high watermark* as a read_uncommitted client
 //! sees it (one such client, all partitions); the reader itself is read_committed, so it skips
 //! aborted snapshots and transaction markers, and a partition has caught up when the reader's
 //! position reaches that mark. (A read_committed client reports the last stable offset
 //! instead, which may sit below snapshots written by a transaction that is still open: waiting
 //! for the position to pass the high watermark makes the restore wait until such a transaction
 //! is resolved.) Tombstones delete. Only the latest value of each key is decoded (superseded
-//! snapshots stay bytes).
+//! snapshots stay bytes), once the read is done, on up to one thread per core.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
