@@ -62,18 +62,18 @@ pub enum HeapPolicy {
     Default,
 }
 
-/// The policy for an environment (`lookup` returns a variable's value): the operator's own
-/// tuning, if any, or the fixed thresholds.
-pub fn decide(lookup: impl Fn(&str) -> Option<String>) -> HeapPolicy {
+/// The policy for an environment (`is_set` tells whether a variable is set): the operator's
+/// own tuning, if any, or the fixed thresholds.
+pub fn decide(is_set: impl Fn(&str) -> bool) -> HeapPolicy {
     OPERATOR_SETTINGS
         .iter()
-        .find(|name| lookup(name).is_some())
+        .find(|name| is_set(name))
         .map_or(HeapPolicy::Fixed, |name| HeapPolicy::Operator(name))
 }
 
 /// Applies the policy for this process's environment; see the module doc.
 pub fn configure() -> HeapPolicy {
-    match decide(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())) {
+    match decide(|name| std::env::var_os(name).is_some()) {
         HeapPolicy::Fixed => fix_thresholds(),
         other => other,
     }
@@ -125,13 +125,13 @@ mod tests {
 
     #[test]
     fn without_operator_tuning_the_thresholds_are_fixed() {
-        assert_eq!(decide(|_| None), HeapPolicy::Fixed);
+        assert_eq!(decide(|_| false), HeapPolicy::Fixed);
     }
 
     #[test]
     fn any_operator_setting_leaves_malloc_alone() {
         for name in OPERATOR_SETTINGS {
-            let policy = decide(|asked| (asked == name).then(|| "131072".to_owned()));
+            let policy = decide(|asked| asked == name);
             assert_eq!(policy, HeapPolicy::Operator(name));
         }
     }
@@ -145,8 +145,8 @@ mod tests {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn freed_memory_inside_an_arena_is_released() {
-        // Many small blocks, every other one freed, then the rest but one at the end: the
-        // pages in between are free but not at the arena's top, which only a trim returns.
+        // Many small blocks, all freed but the last: the pages below it are free but not at
+        // the arena's top, which only a trim returns.
         let mut blocks: Vec<Option<Vec<u8>>> = (0..20_000).map(|_| Some(vec![1u8; 600])).collect();
         let last = blocks.len() - 1;
         for block in blocks.iter_mut().take(last) {

@@ -7,13 +7,13 @@
 
 use std::process::ExitCode;
 
-// Rust's allocations go to mimalloc (see `heap`); librdkafka's stay with the C library's.
-#[global_allocator]
-static GLOBAL: allocation_worker::heap::Allocator = allocation_worker::heap::Allocator;
-
 use allocation_worker::entrypoints;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
+
+// Rust's allocations go to mimalloc (see `heap`); librdkafka's stay with the C library's.
+#[global_allocator]
+static GLOBAL: allocation_worker::heap::Allocator = allocation_worker::heap::Allocator;
 
 /// Exactly-once Kafka stream-processing worker for stock allocation.
 ///
