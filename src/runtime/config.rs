@@ -203,6 +203,9 @@ impl WorkerSettings {
         }
         config
             .set("enable.idempotence", "true")
+            // Only refusals matter (see `delivery`): the successful reports are freed by
+            // librdkafka's broker threads instead of by the processing thread's polls.
+            .set("delivery.report.only.error", "true")
             // The Java client's partitioner: records keyed by sku land where Java producers
             // put them, so commands, events and changelog stay co-partitioned.
             .set("partitioner", "murmur2_random");
@@ -255,6 +258,10 @@ mod tests {
             Some("read_committed")
         );
         assert_eq!(s.consumer_config().get("enable.auto.commit"), Some("false"));
+        assert_eq!(
+            s.producer_config().get("delivery.report.only.error"),
+            Some("true")
+        );
     }
 
     #[test]

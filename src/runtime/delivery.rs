@@ -95,6 +95,8 @@ mod tests {
             .set("bootstrap.servers", mock.bootstrap_servers())
             .set("enable.idempotence", "true")
             .set("message.timeout.ms", "5000")
+            // As the worker's producer: only refusals are reported.
+            .set("delivery.report.only.error", "true")
             .create_with_context(DeliveryWatch::default())
             .expect("producer");
         let send = || {

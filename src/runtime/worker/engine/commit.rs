@@ -55,9 +55,10 @@ impl Engine {
         let topics = &self.settings.topics;
         let transient =
             |e: crate::adapters::codec::EncodeError| Interrupt::Transient(e.to_string());
-        let snapshots = std::mem::take(&mut self.batch.snapshots);
+        // Taken out and put back emptied, so that its capacity serves the next batch.
+        let mut snapshots = std::mem::take(&mut self.batch.snapshots);
         for ((partition, sku), (metadata, trace)) in snapshots
-            .into_iter()
+            .drain()
             .filter_map(|(key, later)| Some((key, later?)))
         {
             let Some(product) = self
@@ -77,10 +78,9 @@ impl Engine {
             record.partition = Some(partition);
             self.send(record)?;
         }
-        for (update, trace) in std::mem::take(&mut self.batch.views)
-            .into_values()
-            .flatten()
-        {
+        self.batch.snapshots = snapshots;
+        let mut views = std::mem::take(&mut self.batch.views);
+        for (update, trace) in views.drain().filter_map(|(_, later)| later) {
             let record = self
                 .rt
                 .block_on(self.codec.encode_view_update(
@@ -92,6 +92,7 @@ impl Engine {
                 .map_err(transient)?;
             self.send(record)?;
         }
+        self.batch.views = views;
         Ok(())
     }
 
@@ -121,6 +122,7 @@ impl Engine {
             })
         };
         let mut flushed_at = encoded;
+        let mut offsets_at = encoded;
         let result = if self.exactly_once() {
             // Fresh group metadata for every commit (KIP-447 fences zombies by generation),
             // sent under a watchdog (see `send_offsets_watched`).
@@ -134,6 +136,7 @@ impl Engine {
                 ),
                 None => Ok(()),
             };
+            offsets_at = started.elapsed();
             sent.and_then(|()| {
                 let flushed = flush();
                 flushed_at = started.elapsed();
@@ -154,7 +157,8 @@ impl Engine {
             records = self.batch.records,
             in_flight,
             encode_us = encoded.as_micros() as u64,
-            offsets_and_flush_us = (flushed_at.saturating_sub(encoded)).as_micros() as u64,
+            offsets_us = (offsets_at.saturating_sub(encoded)).as_micros() as u64,
+            flush_us = (flushed_at.saturating_sub(offsets_at)).as_micros() as u64,
             commit_us = (started.elapsed().saturating_sub(flushed_at)).as_micros() as u64,
             open_us = self.batch.started.map(|s| (started - s).as_micros() as u64),
             ok = result.is_ok(),
@@ -172,7 +176,7 @@ impl Engine {
                 self.external.commit_batch();
                 self.metrics
                     .committed(self.batch.records, started.elapsed());
-                self.batch = Batch::default();
+                self.batch.reset();
                 Ok(())
             }
             Err(TxnError::Abort { step, source }) => {

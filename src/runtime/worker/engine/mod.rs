@@ -65,6 +65,21 @@ struct Batch {
     touched: Vec<i32>,
 }
 
+impl Batch {
+    /// Closes the batch, keeping the maps' capacity: the next batch is about as large, and
+    /// growing them again record by record cost the processing thread about 5 % (rehashing
+    /// into freshly faulted pages).
+    fn reset(&mut self) {
+        self.started = None;
+        self.records = 0;
+        self.next.clear();
+        self.first.clear();
+        self.snapshots.clear();
+        self.views.clear();
+        self.touched.clear();
+    }
+}
+
 /// Why processing one record stopped the batch.
 #[derive(Debug)]
 pub(crate) enum Interrupt {
