@@ -115,25 +115,30 @@ pub fn with_retries<T>(
 /// `BaseProducer::flush` (and so `commit_transaction`, which calls it) of rdkafka 0.39 serves the
 /// delivery reports with `poll(min(remaining, 100 ms))`, and that `poll` only returns when its
 /// whole timeout has passed: every flush with anything in flight took at least 100 ms — most of
-/// a batch's commit time (and a sub-millisecond `poll` spins). Here the delivery reports are
-/// served without waiting and the thread sleeps 200 µs between checks; calling this before
-/// `commit_transaction` leaves its own flush nothing to wait for.
+/// a batch's commit time. Here `rd_kafka_flush` waits in slices of a few milliseconds: it wakes
+/// as soon as nothing is in flight, and while it waits librdkafka sends what `linger.ms` still
+/// holds at once (a zero-timeout flush, as rdkafka's loop makes, ends before the broker threads
+/// see that). Between slices the reports are served. Calling this before `commit_transaction`
+/// leaves its own flush nothing to wait for.
 pub fn flush_promptly<C: ProducerContext>(
     producer: &BaseProducer<C>,
     timeout: Duration,
 ) -> KafkaResult<()> {
+    const SLICE_MS: i32 = 5;
     let deadline = Instant::now() + timeout;
     loop {
-        match producer.flush(Duration::ZERO) {
-            Ok(()) => return Ok(()),
-            Err(KafkaError::Flush(code)) if code == RDKafkaErrorCode::OperationTimedOut => {
-                if Instant::now() >= deadline {
-                    return Err(KafkaError::Flush(code));
-                }
-                producer.poll(Duration::ZERO);
-                thread::sleep(Duration::from_micros(200));
-            }
-            Err(e) => return Err(e),
+        // SAFETY: the pointer is the producer's live handle, borrowed for this call only;
+        // `rd_kafka_flush` is thread-safe.
+        let code: RDKafkaErrorCode =
+            unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), SLICE_MS) }
+                .into();
+        // Serves the refusals' reports (the only ones; see `delivery`), which keep counting
+        // as in flight until served.
+        producer.poll(Duration::ZERO);
+        match code {
+            RDKafkaErrorCode::NoError => return Ok(()),
+            RDKafkaErrorCode::OperationTimedOut if Instant::now() < deadline => {}
+            code => return Err(KafkaError::Flush(code)),
         }
     }
 }
