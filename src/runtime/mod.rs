@@ -4,6 +4,7 @@
 //! Everything that knows rdkafka types lives here (and in `adapters`); the domain and the
 //! service layer never see them.
 
+mod complete;
 pub mod config;
 pub mod connect;
 pub mod delivery;

@@ -30,6 +30,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::errors::{classify, ErrorClass};
 use crate::adapters::codec::{Codec, DecodeError};
 use crate::domain::Product;
+use crate::runtime::complete::complete;
 
 /// One partition's restored aggregates, by sku.
 pub type PartitionState = (i32, HashMap<String, Product>);
@@ -212,7 +213,7 @@ fn decode_partition(
 ) -> Result<PartitionState, RestoreError> {
     let mut products = HashMap::with_capacity(p.latest.len());
     for (key, (offset, payload)) in p.latest {
-        match rt.block_on(codec.decode_snapshot(Some(&payload))) {
+        match complete(rt, codec.decode_snapshot(Some(&payload))) {
             Ok(Some(product)) => {
                 products.insert(key, product);
             }

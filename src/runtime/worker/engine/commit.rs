@@ -12,6 +12,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Batch, Engine, Interrupt};
 use crate::adapters::mapping::OutboundRecord;
+use crate::runtime::complete::complete;
 use crate::runtime::transaction::{
     flush_promptly, send_offsets_watched, with_retries, Transactions, TxnError,
 };
@@ -68,28 +69,24 @@ impl Engine {
             else {
                 continue;
             };
-            let mut record = self
-                .rt
-                .block_on(
-                    self.codec
-                        .encode_snapshot(topics, product, &metadata, &trace),
-                )
-                .map_err(transient)?;
+            let mut record = complete(
+                &self.rt,
+                self.codec
+                    .encode_snapshot(topics, product, &metadata, &trace),
+            )
+            .map_err(transient)?;
             record.partition = Some(partition);
             self.send(record)?;
         }
         self.batch.snapshots = snapshots;
         let mut views = std::mem::take(&mut self.batch.views);
         for (update, trace) in views.drain().filter_map(|(_, later)| later) {
-            let record = self
-                .rt
-                .block_on(self.codec.encode_view_update(
-                    topics,
-                    &update,
-                    &trace,
-                    self.view_partitions,
-                ))
-                .map_err(transient)?;
+            let record = complete(
+                &self.rt,
+                self.codec
+                    .encode_view_update(topics, &update, &trace, self.view_partitions),
+            )
+            .map_err(transient)?;
             self.send(record)?;
         }
         self.batch.views = views;

@@ -33,6 +33,7 @@ use crate::adapters::envelope::{DeadLetterReason, HeaderList};
 use crate::adapters::mapping::{dead_letter, default_partition, InboundRecord, InvalidCommand};
 use crate::bootstrap::{self, WorkerBus};
 use crate::domain::{DomainError, OrderId, Sku};
+use crate::runtime::complete::complete;
 use crate::runtime::config::{Guarantee, WorkerSettings};
 use crate::runtime::delivery::DeliveryWatch;
 use crate::runtime::restore::restore_partitions;
@@ -283,13 +284,13 @@ impl Engine {
         span: &tracing::Span,
     ) -> Result<(), Interrupt> {
         let now = Utc::now();
-        let decoded = match self.rt.block_on(self.codec.decode_inbound(record, now)) {
+        let decoded = match complete(&self.rt, self.codec.decode_inbound(record, now)) {
             Ok(decoded) => decoded,
             Err(e) if e.class().is_retriable() => return Err(Interrupt::Transient(e.to_string())),
             Err(e @ DecodeError::InvalidValue { .. })
                 if record.topic == self.settings.topics.commands =>
             {
-                if let Some(invalid) = self.rt.block_on(self.codec.invalid_command(record, now)) {
+                if let Some(invalid) = complete(&self.rt, self.codec.invalid_command(record, now)) {
                     // A well-formed command that breaks a value rule is a business answer:
                     // `CommandRejected`, correlated to the command (DESIGN §2).
                     let InvalidCommand { meta, sku, error } = invalid;
@@ -317,14 +318,12 @@ impl Engine {
                 if owner != record.partition {
                     // Keyed by something else: re-key to the aggregate's partition (one writer
                     // per aggregate), inside this transaction.
-                    let derived = self
-                        .rt
-                        .block_on(self.codec.encode_command(
-                            &self.settings.topics,
-                            command,
-                            &decoded.meta,
-                        ))
-                        .map_err(|e| Interrupt::Transient(e.to_string()))?;
+                    let derived = complete(
+                        &self.rt,
+                        self.codec
+                            .encode_command(&self.settings.topics, command, &decoded.meta),
+                    )
+                    .map_err(|e| Interrupt::Transient(e.to_string()))?;
                     self.metrics.rekeyed();
                     return self.send(derived);
                 }
@@ -390,15 +389,16 @@ impl Engine {
                 *later = Some((snapshot.metadata, trace));
                 continue;
             }
-            let mut out = self
-                .rt
-                .block_on(self.codec.encode_snapshot(
+            let mut out = complete(
+                &self.rt,
+                self.codec.encode_snapshot(
                     &self.settings.topics,
                     &snapshot.payload,
                     &snapshot.metadata,
                     &trace,
-                ))
-                .map_err(transient)?;
+                ),
+            )
+            .map_err(transient)?;
             out.partition = Some(record.partition);
             self.send(out)?;
             self.batch.snapshots.insert(key, None);
@@ -411,27 +411,29 @@ impl Engine {
                 *later = Some((update, trace));
                 continue;
             }
-            let out = self
-                .rt
-                .block_on(self.codec.encode_view_update(
+            let out = complete(
+                &self.rt,
+                self.codec.encode_view_update(
                     &self.settings.topics,
                     &update,
                     &trace,
                     self.view_partitions,
-                ))
-                .map_err(transient)?;
+                ),
+            )
+            .map_err(transient)?;
             self.send(out)?;
             self.batch.views.insert(key, None);
         }
-        let records = self
-            .rt
-            .block_on(self.codec.encode_outcome(
+        let records = complete(
+            &self.rt,
+            self.codec.encode_outcome(
                 &self.settings.topics,
                 &outcome,
                 &trace,
                 self.view_partitions,
-            ))
-            .map_err(|e| Interrupt::Transient(e.to_string()))?;
+            ),
+        )
+        .map_err(|e| Interrupt::Transient(e.to_string()))?;
         for out in records {
             self.send(out)?;
         }
