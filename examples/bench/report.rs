@@ -14,6 +14,37 @@ pub struct Drain {
     pub cpu_percent: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
     pub note: String,
+    /// records/s of every round, in the order they ran, when the drain ran more than once
+    /// (the other fields are the median round's).
+    pub rounds: Vec<f64>,
+}
+
+impl Drain {
+    /// The median round (the lower of the two middle ones for an even count), listing every
+    /// round's rate; `None` for no rounds.
+    pub fn median_of(mut rounds: Vec<Drain>) -> Option<Drain> {
+        let rates: Vec<f64> = rounds.iter().map(|d| d.records_per_second).collect();
+        rounds.sort_by(|a, b| a.records_per_second.total_cmp(&b.records_per_second));
+        let mut median = rounds.into_iter().nth((rates.len().max(1) - 1) / 2)?;
+        if rates.len() > 1 {
+            median.rounds = rates;
+        }
+        Some(median)
+    }
+
+    /// The note, preceded by the rounds when there were several.
+    fn described(&self) -> String {
+        if self.rounds.len() < 2 {
+            return self.note.clone();
+        }
+        let rates: Vec<String> = self.rounds.iter().map(|r| format!("{r:.0}")).collect();
+        format!(
+            "median of {} rounds ({}); {}",
+            self.rounds.len(),
+            rates.join(", "),
+            self.note
+        )
+    }
 }
 
 /// One open-loop latency run.
@@ -163,7 +194,7 @@ impl Report {
                     .map(|c| format!("{c:.0}"))
                     .unwrap_or_else(|| "–".into()),
                 d.peak_rss_bytes.map(mib).unwrap_or_else(|| "–".into()),
-                d.note
+                d.described()
             ));
         }
         if !self.latency.is_empty() {
@@ -277,7 +308,28 @@ mod tests {
             cpu_percent: Some(90.0),
             peak_rss_bytes: Some(50 << 20),
             note: String::new(),
+            rounds: vec![],
         }
+    }
+
+    #[test]
+    fn the_median_round_is_reported_with_every_round() {
+        let median = Drain::median_of(vec![
+            drain(RAW, 120_000.0),
+            drain(RAW, 90_000.0),
+            drain(RAW, 100_000.0),
+        ])
+        .expect("three rounds");
+        assert_eq!(median.records_per_second, 100_000.0);
+        assert_eq!(median.rounds, vec![120_000.0, 90_000.0, 100_000.0]);
+        assert!(median
+            .described()
+            .starts_with("median of 3 rounds (120000, 90000, 100000); "));
+        let lower = Drain::median_of(vec![drain(RAW, 2.0), drain(RAW, 1.0)]).expect("two");
+        assert_eq!(lower.records_per_second, 1.0);
+        let single = Drain::median_of(vec![drain(RAW, 7.0)]).expect("one");
+        assert!(single.rounds.is_empty());
+        assert!(Drain::median_of(vec![]).is_none());
     }
 
     fn report() -> Report {

@@ -68,6 +68,11 @@ pub struct Options {
     /// set it to run `latency` without the `worker` drains).
     #[arg(long, env = "BENCH_LATENCY_MAX_RATE")]
     pub latency_max_rate: Option<f64>,
+    /// Rounds of the drains that decide the throughput targets (raw passthrough, worker
+    /// at-least-once and exactly-once 100 ms), interleaved; each reports its median round. One
+    /// drain of the same code varies by ±15 % on a shared machine.
+    #[arg(long, env = "BENCH_ROUNDS", default_value_t = 3)]
+    pub rounds: u32,
     /// Keep the run's topics (deleted at the end by default: they hold several GB).
     #[arg(long, env = "BENCH_KEEP_TOPICS", value_parser = clap::builder::FalseyValueParser::new())]
     pub keep_topics: bool,
@@ -89,6 +94,19 @@ struct Config {
     tag: String,
     exactly_once: bool,
     commit_ms: u64,
+}
+
+/// The worker configurations whose drains run [`Options::rounds`] times.
+const REPEATED: [&str; 2] = ["alo100", "eos100"];
+
+/// The topic-prefix tag of a configuration's drain in `round` (1: the plain tag, whose
+/// changelog the restore reads).
+fn round_tag(tag: &str, round: u32) -> String {
+    if round <= 1 {
+        tag.to_owned()
+    } else {
+        format!("{tag}-r{round}")
+    }
 }
 
 fn configs() -> Vec<Config> {
@@ -223,12 +241,20 @@ fn measure(ctx: &Ctx, stamp: chrono::DateTime<chrono::Utc>) -> Result<Report> {
     } else {
         vec![]
     };
-    for c in &worker_configs {
+    let rounds = o.rounds.max(1);
+    let repeated: Vec<&Config> = worker_configs
+        .iter()
+        .filter(|c| REPEATED.contains(&c.tag.as_str()))
+        .collect();
+    let preloads = worker_configs.iter().map(|c| c.tag.clone()).chain(
+        (2..=rounds).flat_map(|round| repeated.iter().map(move |c| round_tag(&c.tag, round))),
+    );
+    for tag in preloads {
         let t = Instant::now();
-        ctx.preload(&ctx.prefix(&c.tag), &commands)?;
+        ctx.preload(&ctx.prefix(&tag), &commands)?;
         say(format!(
             "preloaded {} in {:.1} s",
-            ctx.prefix(&c.tag),
+            ctx.prefix(&tag),
             t.elapsed().as_secs_f64()
         ));
     }
@@ -238,13 +264,29 @@ fn measure(ctx: &Ctx, stamp: chrono::DateTime<chrono::Utc>) -> Result<Report> {
             report.drain.extend(perf_tools(ctx, libs, avg_size)?);
         }
     }
-    if o.part("raw") {
-        report.drain.push(drain_raw(ctx, &raw_prefix, 1)?);
-        report.drain.push(drain_raw(ctx, &raw_prefix, 3)?);
+    // Round 1 drains everything; the further rounds repeat the drains of the throughput
+    // targets, interleaved, and each of those reports its median round.
+    let mut raw_rounds = Vec::new();
+    let mut raw3 = None;
+    let mut worker_rounds: Vec<Vec<Drain>> = vec![Vec::new(); worker_configs.len()];
+    for round in 1..=rounds {
+        if o.part("raw") {
+            raw_rounds.push(drain_raw(ctx, &raw_prefix, 1, round)?);
+            if round == 1 {
+                raw3 = Some(drain_raw(ctx, &raw_prefix, 3, round)?);
+            }
+        }
+        for (c, drains) in worker_configs.iter().zip(&mut worker_rounds) {
+            if round == 1 || REPEATED.contains(&c.tag.as_str()) {
+                drains.push(drain_worker(ctx, c, &round_tag(&c.tag, round))?);
+            }
+        }
     }
-    for c in &worker_configs {
-        report.drain.push(drain_worker(ctx, c)?);
-    }
+    report.drain.extend(Drain::median_of(raw_rounds));
+    report.drain.extend(raw3);
+    report
+        .drain
+        .extend(worker_rounds.into_iter().filter_map(Drain::median_of));
     let eos100 = worker_configs.iter().find(|c| c.tag == "eos100");
     if let (true, Some(eos100)) = (o.part("restore"), eos100) {
         let (restore, memory) = restore_and_memory(ctx, eos100)?;
@@ -333,6 +375,7 @@ fn run_java(
         cpu_percent: last.map(|s| 100.0 * s.cpu_seconds / wall),
         peak_rss_bytes: last.map(|s| s.peak_rss_bytes),
         note: "CPU and RSS of the whole JVM, start-up included".into(),
+        rounds: vec![],
     };
     Ok((out, drain))
 }
@@ -440,6 +483,7 @@ fn measure_drain(
         cpu_percent: Some(procmon::cpu_percent(&s0, &s1)),
         peak_rss_bytes: Some(s1.peak_rss_bytes),
         note: note.into(),
+        rounds: vec![],
     };
     say(format!(
         "{name}: {:.0} records/s, CPU {:.0} %",
@@ -450,14 +494,16 @@ fn measure_drain(
 }
 
 /// The raw passthrough of the preloaded commands under `prefix`, writing each to `outputs`
-/// topics.
-fn drain_raw(ctx: &Ctx, prefix: &str, outputs: usize) -> Result<Drain> {
+/// topics (a group and outputs of its own per round: it keeps no state, so every round reads
+/// the same input).
+fn drain_raw(ctx: &Ctx, prefix: &str, outputs: usize, round: u32) -> Result<Drain> {
     let topics = Topics::with_prefix(prefix);
+    let run = format!("passthrough-{outputs}-r{round}");
     let names: Vec<String> = (0..outputs)
-        .map(|i| format!("{prefix}passthrough-{outputs}-out-{i}"))
+        .map(|i| format!("{prefix}{run}-out-{i}"))
         .collect();
     kafka::create_topics(ctx.env, &names, ctx.o.partitions)?;
-    let group = format!("{prefix}raw-{outputs}");
+    let group = format!("{prefix}raw-{outputs}-r{round}");
     let mut args = vec![
         "--input".into(),
         topics.commands.clone(),
@@ -481,20 +527,20 @@ fn drain_raw(ctx: &Ctx, prefix: &str, outputs: usize) -> Result<Drain> {
             "the same, each input written to 3 topics (the worker writes ≈ 3 records per input)",
         )
     };
-    let (mut child, ready) =
-        worker::spawn_passthrough(&args, &ctx.log(&format!("passthrough-{outputs}")))?;
+    let (mut child, ready) = worker::spawn_passthrough(&args, &ctx.log(&run))?;
     let result = measure_drain(ctx, name, child.id(), ready, &group, &topics.commands, note);
     worker::stop_child(&mut child)?;
     result
 }
 
-fn drain_worker(ctx: &Ctx, c: &Config) -> Result<Drain> {
-    let prefix = ctx.prefix(&c.tag);
+/// The worker in configuration `c` draining the commands preloaded under `tag`'s prefix.
+fn drain_worker(ctx: &Ctx, c: &Config, tag: &str) -> Result<Drain> {
+    let prefix = ctx.prefix(tag);
     let group = format!("{prefix}worker");
     let mut w = Worker::spawn(
         &ctx.o.worker_bin,
         &ctx.spec(c, &prefix, &group),
-        &ctx.log(&c.tag),
+        &ctx.log(tag),
     )?;
     let result = w.wait_ready(Duration::from_secs(120)).and_then(|ready| {
         let topic = Topics::with_prefix(&prefix).commands;
@@ -509,7 +555,7 @@ fn drain_worker(ctx: &Ctx, c: &Config) -> Result<Drain> {
         )
     });
     if let Ok((_, metrics)) = worker::http_get(&w.addr, "/metrics") {
-        let _ = std::fs::write(ctx.o.out.join(format!("{}.metrics", c.tag)), metrics);
+        let _ = std::fs::write(ctx.o.out.join(format!("{tag}.metrics")), metrics);
     }
     w.stop()?;
     result
