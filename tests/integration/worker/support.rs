@@ -2,7 +2,8 @@
 //!
 //! - [`CommandProducer`]: commands (Avro, registry, envelope headers) keyed by sku with the
 //!   Java-compatible murmur2 partitioner, plus raw records (poison pills); remembers every
-//!   record it sent with its partition and offset ([`Sent`]).
+//!   record it sent with its partition and offset ([`Sent`]). Its methods panic when a record
+//!   cannot be sent or delivered; their `try_` twins return a [`ProduceError`] instead.
 //! - [`Observed`]: every output topic read with `read_committed` and decoded: events,
 //!   changelog snapshots, view rows, worker-written commands and DLQ records, each with its
 //!   position and envelope ids.
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use allocation_worker::adapters::codec::{Codec, RegistryConfig};
+use allocation_worker::adapters::codec::{Codec, EncodeError, RegistryConfig};
 use allocation_worker::adapters::contracts::domain::from_command;
 use allocation_worker::adapters::contracts::records;
 use allocation_worker::adapters::contracts::{RecordType, WireMessage};
@@ -88,6 +89,29 @@ struct Pending {
     kind: SentKind,
 }
 
+/// Why a record could not be sent or was not delivered as expected: what the `try_` methods
+/// of [`CommandProducer`] return (the others panic with it).
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    #[error("encoding a record: {0}")]
+    Encode(#[from] EncodeError),
+    #[error("producing to {topic}: {source}")]
+    Send { topic: String, source: KafkaError },
+    #[error("delivery of a record to {topic} failed: {source}")]
+    Delivery { topic: String, source: KafkaError },
+    #[error("the delivery report of a record to {topic} never came (the producer is gone)")]
+    NoReport { topic: String },
+    #[error("key {key} went to partition {got}, not {want} like with the Java client (murmur2)")]
+    Partition { key: String, got: i32, want: i32 },
+}
+
+fn or_panic<T>(result: Result<T, ProduceError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// Produces commands and poison records to the command topic; see the module docs.
 pub struct CommandProducer {
     producer: FutureProducer,
@@ -125,17 +149,30 @@ impl CommandProducer {
 
     /// Sends `command` with a fresh envelope; returns its message id.
     pub async fn command(&mut self, command: Command) -> MessageId {
+        or_panic(self.try_command(command).await)
+    }
+
+    /// [`CommandProducer::command`], with an `Err` instead of a panic.
+    pub async fn try_command(&mut self, command: Command) -> Result<MessageId, ProduceError> {
         let record = from_command(&command).record_type();
-        self.command_with_meta(command, Self::meta(record)).await
+        self.try_command_with_meta(command, Self::meta(record))
+            .await
     }
 
     /// Sends `command` with the envelope `meta` (resending the same `meta` is a redelivery).
     pub async fn command_with_meta(&mut self, command: Command, meta: MessageMeta) -> MessageId {
+        or_panic(self.try_command_with_meta(command, meta).await)
+    }
+
+    async fn try_command_with_meta(
+        &mut self,
+        command: Command,
+        meta: MessageMeta,
+    ) -> Result<MessageId, ProduceError> {
         let record = self
             .codec
             .encode_command(&self.topics, &command, &meta)
-            .await
-            .expect("encode command");
+            .await?;
         let kind = SentKind::Command {
             command,
             meta: meta.to_inbound_metadata(),
@@ -148,23 +185,29 @@ impl CommandProducer {
             Some(meta.message_id),
             kind,
         )
-        .await;
-        meta.message_id
+        .await?;
+        Ok(meta.message_id)
     }
 
     /// Sends an `Allocate` as raw wire values (e.g. qty 0), which the worker must reject with
     /// one `CommandRejected`.
     pub async fn invalid_allocate(&mut self, orderid: &str, sku: &str, qty: i64) -> MessageId {
+        or_panic(self.try_invalid_allocate(orderid, sku, qty).await)
+    }
+
+    /// [`CommandProducer::invalid_allocate`], with an `Err` instead of a panic.
+    pub async fn try_invalid_allocate(
+        &mut self,
+        orderid: &str,
+        sku: &str,
+        qty: i64,
+    ) -> Result<MessageId, ProduceError> {
         let message = WireMessage::from(records::Allocate {
             orderid: orderid.into(),
             sku: sku.into(),
             qty,
         });
-        let payload = self
-            .codec
-            .encode(&self.topics.commands, &message)
-            .await
-            .expect("encode raw Allocate");
+        let payload = self.codec.encode(&self.topics.commands, &message).await?;
         let meta = Self::meta(RecordType::Allocate);
         let kind = SentKind::Invalid { sku: sku.into() };
         self.enqueue(
@@ -174,25 +217,23 @@ impl CommandProducer {
             Some(meta.message_id),
             kind,
         )
-        .await;
-        meta.message_id
+        .await?;
+        Ok(meta.message_id)
     }
 
     /// Sends raw bytes with a fresh envelope, expected to be dead-lettered with `reason`.
     pub async fn poison(&mut self, key: &str, payload: Vec<u8>, reason: &str) -> MessageId {
-        let meta = Self::meta(RecordType::Allocate);
-        let kind = SentKind::Poison {
-            reason: reason.into(),
-        };
-        self.enqueue(
-            key.into(),
-            Some(payload),
-            meta.to_headers(),
-            Some(meta.message_id),
-            kind,
-        )
-        .await;
-        meta.message_id
+        or_panic(self.try_poison(key, payload, reason).await)
+    }
+
+    /// [`CommandProducer::poison`], with an `Err` instead of a panic.
+    pub async fn try_poison(
+        &mut self,
+        key: &str,
+        payload: Vec<u8>,
+        reason: &str,
+    ) -> Result<MessageId, ProduceError> {
+        self.try_poison_raw(key, Some(payload), reason).await
     }
 
     /// Sends a raw record (`None`: a null value) with a fresh envelope, expected to be
@@ -204,6 +245,15 @@ impl CommandProducer {
         payload: Option<Vec<u8>>,
         reason: &str,
     ) -> MessageId {
+        or_panic(self.try_poison_raw(key, payload, reason).await)
+    }
+
+    async fn try_poison_raw(
+        &mut self,
+        key: &str,
+        payload: Option<Vec<u8>>,
+        reason: &str,
+    ) -> Result<MessageId, ProduceError> {
         let meta = Self::meta(RecordType::Allocate);
         let kind = SentKind::Poison {
             reason: reason.into(),
@@ -215,8 +265,8 @@ impl CommandProducer {
             Some(meta.message_id),
             kind,
         )
-        .await;
-        meta.message_id
+        .await?;
+        Ok(meta.message_id)
     }
 
     async fn enqueue(
@@ -226,7 +276,7 @@ impl CommandProducer {
         headers: HeaderList,
         id: Option<MessageId>,
         kind: SentKind,
-    ) {
+    ) -> Result<(), ProduceError> {
         let topic = self.topics.commands.clone();
         let delivery = loop {
             let mut record = FutureRecord::to(&topic)
@@ -240,7 +290,7 @@ impl CommandProducer {
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err((e, _)) => panic!("producing to {topic}: {e}"),
+                Err((source, _)) => return Err(ProduceError::Send { topic, source }),
             }
         };
         self.pending.push(Pending {
@@ -249,23 +299,38 @@ impl CommandProducer {
             key,
             kind,
         });
+        Ok(())
     }
 
     /// Waits for every enqueued record's delivery; checks it landed on the partition the
     /// Java client would pick for its key. Returns everything sent so far.
     pub async fn flush(&mut self) -> &[Sent] {
+        or_panic(self.try_flush().await)
+    }
+
+    /// [`CommandProducer::flush`], with an `Err` for the first record that was not delivered
+    /// as expected instead of a panic (the records enqueued after it are forgotten).
+    pub async fn try_flush(&mut self) -> Result<&[Sent], ProduceError> {
+        let topic = &self.topics.commands;
         for p in std::mem::take(&mut self.pending) {
             let delivery = p
                 .delivery
                 .await
-                .expect("delivery future")
-                .unwrap_or_else(|(e, _)| panic!("delivery of a command failed: {e}"));
-            assert_eq!(
-                delivery.partition,
-                default_partition(p.key.as_bytes(), self.partitions),
-                "key {} was not partitioned like the Java client (murmur2)",
-                p.key
-            );
+                .map_err(|_| ProduceError::NoReport {
+                    topic: topic.clone(),
+                })?
+                .map_err(|(source, _)| ProduceError::Delivery {
+                    topic: topic.clone(),
+                    source,
+                })?;
+            let want = default_partition(p.key.as_bytes(), self.partitions);
+            if delivery.partition != want {
+                return Err(ProduceError::Partition {
+                    key: p.key,
+                    got: delivery.partition,
+                    want,
+                });
+            }
             self.sent.push(Sent {
                 id: p.id,
                 key: p.key,
@@ -274,7 +339,7 @@ impl CommandProducer {
                 kind: p.kind,
             });
         }
-        &self.sent
+        Ok(&self.sent)
     }
 
     /// Everything delivered so far (call [`CommandProducer::flush`] first).
