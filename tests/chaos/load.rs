@@ -3,7 +3,14 @@
 //! count was sent), with poison pills (undecodable bytes) and invalid commands (qty 0)
 //! interleaved at known offsets, plus bursts of them on request. Every acknowledged record is
 //! kept with its partition and offset ([`Sent`]): the checker's list of inputs.
+//!
+//! The load runs as its own task ([`LoadTask`]), which ends only when told to stop. A record
+//! the producer cannot send or that is not delivered (e.g. `MessageTimedOut` on a starved
+//! machine) ends it early with a [`LoadError`], and so does a panic; the runner runs the fault
+//! schedule alongside the task ([`LoadTask::finish_after`]), so that this ends the run at once,
+//! naming the cause, instead of leaving it waiting for commands that will never be sent.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +19,11 @@ use allocation_worker::adapters::codec::wire::frame;
 use allocation_worker::adapters::contracts::{records, WireMessage};
 
 use allocation_worker::adapters::envelope::names;
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::harness::Record;
-use crate::support::{CommandProducer, Sent};
+use crate::panics;
+use crate::support::{CommandProducer, ProduceError, Sent};
 use crate::workload::{Rng, Workload};
 
 /// Undecodable payloads and the `dlq-reason` the worker's codec gives each.
@@ -56,15 +65,51 @@ pub async fn pills(
     out
 }
 
-/// Handle on the running load (see the module docs).
+/// Why the load task ended before it was told to stop, or did not hand its producer back.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The seed producer could not send a record, or a record was not delivered.
+    #[error("the load task failed: {0}")]
+    Producer(#[from] ProduceError),
+    #[error("the load task panicked: {0}")]
+    Panicked(String),
+    #[error("the load task was cancelled")]
+    Cancelled,
+    #[error("the load task ended before it was told to stop")]
+    Early,
+}
+
+/// What a load task that ended handed back: its producer, or why it failed.
+fn joined<P>(ended: Result<Result<P, ProduceError>, JoinError>) -> Result<P, LoadError> {
+    match ended {
+        Ok(result) => Ok(result?),
+        Err(e) if e.is_panic() => Err(LoadError::Panicked(panics::message(e.into_panic()))),
+        Err(_) => Err(LoadError::Cancelled),
+    }
+}
+
+/// The running load's controls (see the module docs), shared with the fault injection.
 pub struct Load {
     stop: Arc<AtomicBool>,
     burst: Arc<AtomicUsize>,
     count: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<CommandProducer>,
+}
+
+/// The load task: hands its producer back once told to stop (see the module docs). `P` is the
+/// producer, a [`CommandProducer`] but in the unit tests.
+pub struct LoadTask<P = CommandProducer> {
+    handle: JoinHandle<Result<P, ProduceError>>,
 }
 
 impl Load {
+    fn new() -> Self {
+        Load {
+            stop: Arc::default(),
+            burst: Arc::default(),
+            count: Arc::default(),
+        }
+    }
+
     /// Starts sending: `min` commands at least, `rate` per second, a pill every `poison_every`.
     pub fn start(
         mut producer: CommandProducer,
@@ -74,19 +119,17 @@ impl Load {
         rate: usize,
         poison_every: usize,
         seed: u64,
-    ) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let burst = Arc::new(AtomicUsize::new(0));
-        let count = Arc::new(AtomicUsize::new(0));
-        let (stop2, burst2, count2) = (stop.clone(), burst.clone(), count.clone());
+    ) -> (Self, LoadTask) {
+        let load = Load::new();
+        let (stop2, burst2, count2) = (load.stop.clone(), load.burst.clone(), load.count.clone());
         let tick = Duration::from_millis(50);
         let per_tick = (rate / 20).max(1);
-        let task = tokio::spawn(async move {
+        let handle = tokio::spawn(async move {
             let mut rng = Rng::new(seed ^ 0x10AD);
             for c in work.setup() {
-                producer.command(c).await;
+                producer.try_command(c).await?;
             }
-            producer.flush().await;
+            producer.try_flush().await?;
             let mut n = 0usize;
             let mut interval = tokio::time::interval(tick);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -94,7 +137,7 @@ impl Load {
                 interval.tick().await;
                 let mut bad = burst2.swap(0, Ordering::Relaxed);
                 for _ in 0..per_tick {
-                    producer.command(work.next_command()).await;
+                    producer.try_command(work.next_command()).await?;
                     n += 1;
                     if poison_every > 0 && rng.range(1, poison_every as u64) == 1 {
                         bad += 1;
@@ -104,27 +147,22 @@ impl Load {
                     let sku = format!("SKU-{:02}", rng.range(0, 9));
                     if rng.range(0, 2) == 0 {
                         let order = format!("bad-order-{}", rng.next() % 1_000_000_000);
-                        producer.invalid_allocate(&order, &sku, 0).await;
+                        producer.try_invalid_allocate(&order, &sku, 0).await?;
                     } else {
                         let (bytes, reason) = rng.pick(&pills).clone();
-                        producer.poison(&sku, bytes, &reason).await;
+                        producer.try_poison(&sku, bytes, &reason).await?;
                     }
                 }
                 if n % (per_tick * 20) < per_tick {
                     // Collect acknowledgements about once a second.
-                    producer.flush().await;
+                    producer.try_flush().await?;
                 }
                 count2.store(n, Ordering::Relaxed);
             }
-            producer.flush().await;
-            producer
+            producer.try_flush().await?;
+            Ok(producer)
         });
-        Load {
-            stop,
-            burst,
-            count,
-            task,
-        }
+        (load, LoadTask { handle })
     }
 
     /// Commands sent so far.
@@ -141,11 +179,27 @@ impl Load {
     pub fn reached(&self, min: usize) -> bool {
         self.sent() >= min
     }
+}
 
-    /// Stops (once the minimum was sent) and waits for every acknowledgement.
-    pub async fn finish(self) -> CommandProducer {
-        self.stop.store(true, Ordering::Relaxed);
-        self.task.await.expect("load task")
+impl<P> LoadTask<P> {
+    /// Runs `work` (the fault schedule, then the wait for the minimum) while the load runs,
+    /// then tells `load` to stop and waits for every acknowledgement: the producer. `Err` with
+    /// why as soon as the task ends before it was told to stop (`work` is dropped then,
+    /// wherever it is), or when it fails after.
+    pub async fn finish_after(
+        mut self,
+        load: &Load,
+        work: impl Future<Output = ()>,
+    ) -> Result<P, LoadError> {
+        tokio::select! {
+            () = work => {}
+            ended = &mut self.handle => {
+                // It ends by itself only when something went wrong.
+                return Err(joined(ended).err().unwrap_or(LoadError::Early));
+            }
+        }
+        load.stop.store(true, Ordering::Relaxed);
+        joined(self.handle.await)
     }
 }
 
@@ -179,10 +233,94 @@ pub fn place_unknown_offsets(sent: &mut [Sent], written: &[Record]) -> Vec<Strin
 mod tests {
     use std::collections::HashMap;
 
+    use std::future::pending;
+
     use allocation_worker::domain::MessageId;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use tokio::time::{sleep, timeout};
 
     use super::*;
     use crate::support::SentKind;
+
+    fn timed_out() -> ProduceError {
+        ProduceError::Delivery {
+            topic: "chaos.commands".into(),
+            source: KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+        }
+    }
+
+    /// `finish_after` with work that never ends (the runner's wait for a minimum that a dead
+    /// load never sends): it must end anyway, within `timeout`, with the task's failure.
+    async fn failure_of(handle: JoinHandle<Result<(), ProduceError>>) -> LoadError {
+        let load = Load::new();
+        let wait = LoadTask { handle }.finish_after(&load, pending());
+        timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("a dead load task ends the wait")
+            .expect_err("the load task failed")
+    }
+
+    #[tokio::test]
+    async fn a_load_task_that_dies_ends_the_wait_at_once_naming_the_cause() {
+        let panicked = failure_of(tokio::spawn(async {
+            sleep(Duration::from_millis(20)).await;
+            panic!("delivery of a command failed: MessageTimedOut")
+        }))
+        .await;
+        assert_eq!(
+            panicked.to_string(),
+            "the load task panicked: delivery of a command failed: MessageTimedOut"
+        );
+
+        let failed = failure_of(tokio::spawn(async { Err(timed_out()) })).await;
+        let message = failed.to_string();
+        assert!(
+            matches!(failed, LoadError::Producer(ProduceError::Delivery { .. })),
+            "{failed:?}"
+        );
+        assert!(
+            message.starts_with(
+                "the load task failed: delivery of a record to chaos.commands failed: "
+            ) && message.contains("MessageTimedOut"),
+            "{message}"
+        );
+
+        let cancelled = tokio::spawn(pending());
+        cancelled.abort();
+        assert!(matches!(failure_of(cancelled).await, LoadError::Cancelled));
+        let early = failure_of(tokio::spawn(async { Ok(()) })).await;
+        assert!(matches!(early, LoadError::Early), "{early:?}");
+    }
+
+    /// A task like the load's: runs until told to stop, then returns `result`.
+    fn until_stopped<T: Send + 'static>(
+        load: &Load,
+        result: Result<T, ProduceError>,
+    ) -> LoadTask<T> {
+        let stop = Arc::clone(&load.stop);
+        let handle = tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                sleep(Duration::from_millis(1)).await;
+            }
+            result
+        });
+        LoadTask { handle }
+    }
+
+    #[tokio::test]
+    async fn a_load_task_told_to_stop_hands_its_producer_back_or_its_failure() {
+        let work = || sleep(Duration::from_millis(20));
+        let load = Load::new();
+        let producer = until_stopped(&load, Ok(7))
+            .finish_after(&load, work())
+            .await;
+        assert_eq!(producer.expect("the producer"), 7);
+        let load = Load::new();
+        let failed = until_stopped::<()>(&load, Err(timed_out()))
+            .finish_after(&load, work())
+            .await;
+        assert!(matches!(failed, Err(LoadError::Producer(_))), "{failed:?}");
+    }
 
     fn sent(id: Option<MessageId>, offset: i64) -> Sent {
         Sent {

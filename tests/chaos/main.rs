@@ -5,9 +5,10 @@
 //! The run itself is the one ignored test [`chaos_run`], started only by `scripts/chaos`
 //! (which starts and stops its own cluster and passes `CHAOS_PROFILE`, `CHAOS_SEED` and
 //! `CHAOS_REPORT`); `cargo test` runs only the unit tests of the pure pieces (schedule,
-//! report, corpus check, throughout comparison). The checker, the replay, the producer and
-//! the readers are the integration tests' own modules, compiled in here from
-//! `tests/integration/` (one copy, two test binaries).
+//! report, corpus check, throughout comparison, the end of a failed load task). A run whose
+//! load task fails ends at once and fails naming the cause, without a report. The checker,
+//! the replay, the producer and the readers are the integration tests' own modules, compiled
+//! in here from `tests/integration/` (one copy, two test binaries).
 
 #[allow(dead_code, unused_imports)]
 #[path = "../integration/harness/mod.rs"]
@@ -32,6 +33,7 @@ mod faults;
 mod forensics;
 mod load;
 mod observe;
+mod panics;
 mod profile;
 mod replicas;
 mod report;
@@ -59,7 +61,10 @@ async fn chaos_run() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/target/chaos/report.json").into()
     }));
     eprintln!("chaos: profile {name}, seed {seed} (repeat with CHAOS_SEED={seed})");
-    let mut report = run::run(&profile, seed).await;
+    let mut report = match run::run(&profile, seed).await {
+        Ok(report) => report,
+        Err(e) => panic!("chaos run aborted, no report written: {e}"),
+    };
     let why = report.decide(&profile);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).expect("report directory");

@@ -2,7 +2,8 @@
 //!
 //! - [`Throughout`]: a consumer that reads the event and DLQ topics for the whole run, while
 //!   faults happen, as a downstream service would. It must see every message id exactly once
-//!   and exactly the ids of the final read.
+//!   and exactly the ids of the final read. Should its thread die, the run reports the panic
+//!   as a problem instead of comparing what it had read.
 //! - [`hanging_transactions`]: after the run, one marker record is written in a fresh
 //!   transaction to every partition of every output topic; a partition whose marker does not
 //!   become visible to a read_committed reader has a transaction that never ended (its last
@@ -23,6 +24,7 @@ use allocation_worker::adapters::envelope::names;
 
 use crate::harness::kafka::client_config;
 use crate::harness::unique;
+use crate::panics;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -123,8 +125,10 @@ impl Throughout {
         Throughout { ends, handle }
     }
 
-    /// Reads up to the current end of every partition, then returns what it saw.
-    pub async fn finish(self, topics: &[String]) -> (Seen, Vec<String>) {
+    /// Reads up to the current end of every partition, then returns what it saw (and the
+    /// problems it had). `Err` naming the panic when the reader thread died: what it read is
+    /// then incomplete and must not be compared.
+    pub async fn finish(self, topics: &[String]) -> Result<(Seen, Vec<String>), String> {
         let mut ends = HashMap::new();
         for t in topics {
             for (p, end) in crate::harness::worker::end_offsets(t).await {
@@ -132,9 +136,15 @@ impl Throughout {
             }
         }
         *self.ends.lock().expect("ends") = Some(ends);
-        tokio::task::spawn_blocking(move || self.handle.join().expect("reader thread"))
-            .await
-            .expect("join task")
+        let handle = self.handle;
+        match tokio::task::spawn_blocking(move || handle.join()).await {
+            Ok(Ok(read)) => Ok(read),
+            Ok(Err(panic)) => Err(format!(
+                "the read-throughout consumer thread panicked: {}",
+                panics::message(panic)
+            )),
+            Err(e) => Err(format!("joining the read-throughout consumer thread: {e}")),
+        }
     }
 }
 

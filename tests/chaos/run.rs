@@ -3,6 +3,12 @@
 //! of the schedule at their intervals; then the load stops, the group goes idle, and the
 //! checker compares the final read_committed outputs with a sequential replay of every
 //! acknowledged input. The replicas are stopped and the hanging-transaction probe runs last.
+//!
+//! The fault schedule runs alongside the load task: should that task fail (a record not
+//! delivered, a panic), the run ends at once with the [`LoadError`] and without a report,
+//! wherever the schedule is: the replicas are killed as the pool is dropped (a frozen one
+//! too), and a broker or the registry a fault left down stays down until `scripts/chaos`
+//! stops the cluster.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +27,7 @@ use crate::forensics;
 use crate::harness::kafka::client_config;
 use crate::harness::worker::{end_offsets, poll_committed, Names};
 use crate::harness::{read_all, Isolation};
-use crate::load::{pills, place_unknown_offsets, Load};
+use crate::load::{pills, place_unknown_offsets, Load, LoadError};
 use crate::observe::{compare, hanging_transactions, Throughout};
 use crate::profile::{count_by_kind, schedule, Profile};
 use crate::replay::replay;
@@ -88,8 +94,9 @@ async fn wait_idle(pool: &mut Pool, group: &str, inputs: &[String]) -> Result<()
     }
 }
 
-/// Runs `profile` with `seed`; returns the report (not yet written).
-pub async fn run(profile: &Profile, seed: u64) -> Report {
+/// Runs `profile` with `seed`; returns the report (not yet written), or why the load task
+/// failed (see the module docs).
+pub async fn run(profile: &Profile, seed: u64) -> Result<Report, LoadError> {
     let started = Instant::now();
     let mut report = Report {
         profile: profile.name.clone(),
@@ -120,7 +127,7 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
     );
 
     let pills = pills(&codec, &topics.commands).await;
-    let load = Load::start(
+    let (load, task) = Load::start(
         producer,
         Workload::new(seed, profile.skus),
         pills,
@@ -131,29 +138,37 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
     );
     let mut rng = Rng::new(seed ^ 0xFA_0175);
     let mut kinds = Vec::new();
-    for planned in schedule(profile, seed) {
-        pool.sleep(planned.after).await;
-        let done = inject(planned.kind, &mut pool, &load, &mut rng, started).await;
-        log(
-            started,
-            format!(
-                "fault {}: {} {} — {} (load: {} commands)",
-                kinds.len() + 1,
-                done.record.kind,
-                done.record.target,
-                done.record.detail,
-                load.sent()
-            ),
-        );
-        if done.counted {
-            kinds.push(planned.kind);
+    let faults = async {
+        for planned in schedule(profile, seed) {
+            pool.sleep(planned.after).await;
+            let done = inject(planned.kind, &mut pool, &load, &mut rng, started).await;
+            log(
+                started,
+                format!(
+                    "fault {}: {} {} — {} (load: {} commands)",
+                    kinds.len() + 1,
+                    done.record.kind,
+                    done.record.target,
+                    done.record.detail,
+                    load.sent()
+                ),
+            );
+            if done.counted {
+                kinds.push(planned.kind);
+            }
+            report.fault_log.push(done.record);
         }
-        report.fault_log.push(done.record);
-    }
-    while !load.reached(profile.commands) {
-        pool.sleep(Duration::from_secs(1)).await;
-    }
-    let producer = load.finish().await;
+        while !load.reached(profile.commands) {
+            pool.sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let producer = match task.finish_after(&load, faults).await {
+        Ok(producer) => producer,
+        Err(e) => {
+            log(started, format!("aborted: {e}"));
+            return Err(e);
+        }
+    };
     let mut sent = producer.sent().to_vec();
     let mut findings = Vec::new();
     if sent.iter().any(|s| s.offset < 0) {
@@ -205,10 +220,15 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
     observed.dlq = from_commands;
     let expected = replay(&sent);
     findings.extend(problems(&sent, &expected, &observed, profile.partitions));
-    let (seen, reader_errors) = throughout.finish(&outputs_read).await;
-    findings.extend(reader_errors);
-    findings.extend(compare(&seen, &final_ids));
-    report.read_throughout_records = seen.values().flat_map(|m| m.values()).sum();
+    match throughout.finish(&outputs_read).await {
+        Ok((seen, reader_errors)) => {
+            findings.extend(reader_errors);
+            findings.extend(compare(&seen, &final_ids));
+            report.read_throughout_records = seen.values().flat_map(|m| m.values()).sum();
+        }
+        // Compared, what a dead reader did not read would count as lost.
+        Err(died) => findings.push(died),
+    }
     log(started, format!("checker: {} finding(s)", findings.len()));
     forensics::write(&forensics_dir(), &sent, &expected, &observed, &findings);
 
@@ -248,7 +268,7 @@ pub async fn run(profile: &Profile, seed: u64) -> Report {
     report.worker_exits = pool.exits.clone();
     report.add_problems(&findings, 10);
     report.decide(profile);
-    report
+    Ok(report)
 }
 
 /// `forensics/` beside the report (see `CHAOS_REPORT`).
