@@ -125,6 +125,10 @@ pub fn flush_promptly<C: ProducerContext>(
     timeout: Duration,
 ) -> KafkaResult<()> {
     const SLICE_MS: i32 = 5;
+    // Reports served between slices at most: a report counts its records as in flight until
+    // it is served, so a slice with one left unserved waits its whole length. One report may
+    // hold a whole message set; a storm of refusals is served this many per slice.
+    const REPORTS_PER_SLICE: usize = 32;
     let deadline = Instant::now() + timeout;
     loop {
         // SAFETY: the pointer is the producer's live handle, borrowed for this call only;
@@ -132,9 +136,11 @@ pub fn flush_promptly<C: ProducerContext>(
         let code: RDKafkaErrorCode =
             unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), SLICE_MS) }
                 .into();
-        // Serves the refusals' reports (the only ones; see `delivery`), which keep counting
-        // as in flight until served.
-        producer.poll(Duration::ZERO);
+        // Serves the refusals' reports (the only ones; see `delivery`); a poll of an empty
+        // queue returns at once.
+        for _ in 0..REPORTS_PER_SLICE {
+            producer.poll(Duration::ZERO);
+        }
         match code {
             RDKafkaErrorCode::NoError => return Ok(()),
             RDKafkaErrorCode::OperationTimedOut if Instant::now() < deadline => {}
