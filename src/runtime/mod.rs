@@ -9,6 +9,7 @@ pub mod config;
 pub mod connect;
 pub mod delivery;
 pub mod errors;
+pub mod outbox;
 pub mod restore;
 pub mod topics;
 pub mod transaction;

@@ -45,6 +45,8 @@ pub enum WorkerError {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Transaction(#[from] TxnError),
+    #[error(transparent)]
+    Outbox(#[from] super::outbox::OutboxError),
     #[error("restoring state failed: {0}")]
     Restore(#[from] RestoreError),
     #[error("state store error: {0}")]
@@ -238,7 +240,14 @@ fn process_until(
 ) -> Result<(), WorkerError> {
     while !shutdown.load(Ordering::Relaxed) {
         let timeout = poll_timeout(engine);
-        let polled = consumer.poll(timeout);
+        let polled = match consumer.poll(Duration::ZERO) {
+            None if !timeout.is_zero() => {
+                // Nothing ready: the outbox gets the records pushed so far before the wait.
+                lock(engine).dispatch();
+                consumer.poll(timeout)
+            }
+            ready => ready,
+        };
         let mut engine = lock(engine);
         if let Some(fatal) = engine.fatal.take() {
             return Err(fatal);

@@ -44,7 +44,8 @@ impl WorkerError {
             WorkerError::Rewind(e) => kafka_recoverable(e),
             WorkerError::Transaction(TxnError::Stuck { .. })
             | WorkerError::Restore(_)
-            | WorkerError::NotRestored(_) => true,
+            | WorkerError::NotRestored(_)
+            | WorkerError::Outbox(_) => true,
             WorkerError::Store(_)
             | WorkerError::Wiring(_)
             | WorkerError::MissingTopic(_)

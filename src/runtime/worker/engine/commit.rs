@@ -4,10 +4,11 @@
 //! offsets.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Batch, Engine, Interrupt};
@@ -20,40 +21,17 @@ use crate::runtime::worker::WorkerError;
 use crate::service_layer::StateStore;
 
 impl Engine {
-    /// Enqueues one record on the producer, waiting while its queue is full.
-    pub(super) fn send(&self, record: OutboundRecord) -> Result<(), Interrupt> {
-        let headers = record.headers.to_rdkafka();
-        let mut base = BaseRecord::to(&record.topic)
-            .key(&record.key)
-            .headers(headers);
-        if let Some(payload) = &record.payload {
-            base = base.payload(payload);
-        }
-        if let Some(p) = record.partition {
-            base = base.partition(p);
-        }
-        loop {
-            match self.producer.send(base) {
-                Ok(()) => return Ok(()),
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    base = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(Interrupt::Transient(format!("produce failed: {e}"))),
-            }
-        }
+    /// Adds one record to the batch's outputs (see the outbox module).
+    pub(super) fn send(&mut self, record: OutboundRecord) -> Result<(), Interrupt> {
+        self.outbox.push(record).map_err(Interrupt::from)
     }
 
     /// Encodes and sends the latest snapshot of each aggregate (read from the partition's store,
     /// on the partition of the commands that changed it) and the latest change of each view
     /// row that changed again after its first change of the batch was sent.
     fn send_compacted(&mut self) -> Result<(), Interrupt> {
-        let topics = &self.settings.topics;
+        let settings = Arc::clone(&self.settings);
+        let topics = &settings.topics;
         let transient =
             |e: crate::adapters::codec::EncodeError| Interrupt::Transient(e.to_string());
         // Taken out and put back emptied, so that its capacity serves the next batch.
@@ -106,7 +84,10 @@ impl Engine {
         }
         let started = Instant::now();
         self.last_commit = Some((started, Duration::ZERO));
-        if let Err(interrupt) = self.send_compacted() {
+        if let Err(interrupt) = self
+            .send_compacted()
+            .and_then(|()| self.outbox.settle().map_err(Interrupt::from))
+        {
             return self.fail_batch(consumer, interrupt);
         }
         let encoded = started.elapsed();
@@ -243,6 +224,9 @@ impl Engine {
         if !self.batch_open() {
             return Ok(());
         }
+        // What the outbox has not enqueued yet is dropped, not written: before an abort, and
+        // at-least-once before the flush that lets the rest be delivered.
+        self.outbox.discard()?;
         if self.exactly_once() {
             let producer = &*self.producer;
             Transactions::new(producer, self.policy)
@@ -299,6 +283,7 @@ impl Engine {
                 records = self.batch.records,
                 "discarding the open batch; it will be processed again"
             );
+            let _ = self.outbox.discard();
             self.roll_back();
         }
     }

@@ -36,6 +36,7 @@ use crate::domain::{DomainError, OrderId, Sku};
 use crate::runtime::complete::complete;
 use crate::runtime::config::{Guarantee, WorkerSettings};
 use crate::runtime::delivery::DeliveryWatch;
+use crate::runtime::outbox::{Outbox, OutboxError};
 use crate::runtime::restore::restore_partitions;
 use crate::runtime::transaction::{RetryPolicy, Transactions};
 use crate::service_layer::InboundMessage;
@@ -98,12 +99,24 @@ pub(crate) enum Interrupt {
     Fatal(WorkerError),
 }
 
+impl From<OutboxError> for Interrupt {
+    fn from(e: OutboxError) -> Self {
+        match e {
+            // A record librdkafka refused (e.g. too large): the batch is aborted and retried.
+            OutboxError::Produce(_) => Interrupt::Transient(e.to_string()),
+            lost => Interrupt::Fatal(lost.into()),
+        }
+    }
+}
+
 pub(crate) struct Engine {
     settings: Arc<WorkerSettings>,
     codec: Arc<Codec>,
     rt: tokio::runtime::Handle,
     /// Shared only with a watched `send_offsets_to_transaction` (see the transaction module).
     producer: Arc<BaseProducer<DeliveryWatch>>,
+    /// Enqueues the batch's records on `producer` from a thread of its own.
+    outbox: Outbox,
     policy: RetryPolicy,
     states: HashMap<i32, WorkerBus>,
     external: WorkerBus,
@@ -136,11 +149,13 @@ impl Engine {
             // transaction, so its half-written batch never becomes visible.
             Transactions::new(&producer, policy).init(settings.transaction_timeout)?;
         }
+        let producer = Arc::new(producer);
         Ok(Engine {
             settings,
             codec,
             rt,
-            producer: Arc::new(producer),
+            outbox: Outbox::start(Arc::clone(&producer))?,
+            producer,
             policy,
             states: HashMap::new(),
             external: bootstrap::worker()?,
@@ -447,6 +462,13 @@ impl Engine {
             self.send(out)?;
         }
         Ok(())
+    }
+
+    /// Hands the records pushed so far to the outbox thread: call it before waiting for
+    /// input, so that no output waits with it. A lost outbox thread is reported by the next
+    /// push or commit.
+    pub(crate) fn dispatch(&mut self) {
+        let _ = self.outbox.dispatch();
     }
 
     /// Producer poll: serves delivery reports.
