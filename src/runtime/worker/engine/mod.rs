@@ -13,9 +13,12 @@
 //!   only when the key changed again after that; so the batch's last value of every key is
 //!   written, and hot keys cost at most twice the records;
 //! - changelog records go to the partition of the command that produced them
-//!   (co-partitioning by construction).
+//!   (co-partitioning by construction);
+//! - the records are enqueued on the producer by the outbox thread (`runtime::outbox`), in the
+//!   order the engine pushes them; the commit settles the outbox before it flushes, and an
+//!   abort discards what the outbox has not enqueued.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,68 +31,23 @@ use super::WorkerError;
 use crate::adapters::codec::Codec;
 use crate::adapters::codec::DecodeError;
 use crate::adapters::envelope::MessageMeta;
-use crate::adapters::envelope::TraceParent;
 use crate::adapters::envelope::{DeadLetterReason, HeaderList};
 use crate::adapters::mapping::{dead_letter, default_partition, InboundRecord, InvalidCommand};
 use crate::bootstrap::{self, WorkerBus};
-use crate::domain::{DomainError, OrderId, Sku};
+use crate::domain::DomainError;
 use crate::runtime::complete::complete;
 use crate::runtime::config::{Guarantee, WorkerSettings};
 use crate::runtime::delivery::DeliveryWatch;
 use crate::runtime::outbox::{Outbox, OutboxError};
-use crate::runtime::restore::restore_partitions;
 use crate::runtime::transaction::{RetryPolicy, Transactions};
 use crate::service_layer::InboundMessage;
-use crate::service_layer::{Envelope, Metadata, Outcome, ViewUpdate};
+use crate::service_layer::{Outcome, ViewUpdate};
 
+mod batch;
 mod commit;
+mod partitions;
 
-/// A view row's change kept to be sent at commit, with the trace it continues.
-type LaterViewChange = (Envelope<ViewUpdate>, TraceParent);
-
-/// The batch being built (and, in exactly-once mode, the open transaction).
-#[derive(Debug, Default)]
-struct Batch {
-    started: Option<Instant>,
-    records: usize,
-    /// Next offset to commit per input partition (last processed + 1).
-    next: BTreeMap<(String, i32), i64>,
-    /// First offset of the batch per input partition: where to rewind on abort.
-    first: BTreeMap<(String, i32), i64>,
-    /// Aggregates changed in the batch, by (command partition, sku): their first snapshot was
-    /// sent when they changed; `Some` holds the envelope of a later change, whose snapshot is
-    /// encoded once, from the store, at commit.
-    snapshots: HashMap<(i32, Sku), Option<(Metadata, TraceParent)>>,
-    /// View rows (orderid, sku) changed in the batch: the first change was sent; `Some` holds
-    /// a later one, sent at commit.
-    views: HashMap<(OrderId, Sku), Option<LaterViewChange>>,
-    /// Command partitions whose state changed in this batch.
-    touched: Vec<i32>,
-}
-
-impl Batch {
-    /// Closes the batch, keeping the maps' capacity: the next batch is about as large, and
-    /// growing them again record by record cost the processing thread about 5 % (rehashing
-    /// into freshly faulted pages). Destructured so that a new field cannot be forgotten here.
-    fn reset(&mut self) {
-        let Batch {
-            started,
-            records,
-            next,
-            first,
-            snapshots,
-            views,
-            touched,
-        } = self;
-        *started = None;
-        *records = 0;
-        next.clear();
-        first.clear();
-        snapshots.clear();
-        views.clear();
-        touched.clear();
-    }
-}
+use self::batch::Batch;
 
 /// Why processing one record stopped the batch.
 #[derive(Debug)]
@@ -198,58 +156,6 @@ impl Engine {
     pub(crate) fn batch_due(&self) -> bool {
         self.batch.records >= self.settings.max_batch_records
             || self.batch_deadline().is_some_and(|d| Instant::now() >= d)
-    }
-
-    /// Restores command partitions from the changelog (called on assignment), all of them
-    /// with one reader.
-    pub(crate) fn restore(&mut self, partitions: &[i32]) -> Result<(), WorkerError> {
-        if partitions.is_empty() {
-            return Ok(());
-        }
-        let base = self.settings.client_base();
-        let timeout = self.settings.transaction_timeout * 2 + Duration::from_secs(30);
-        let restored = restore_partitions(
-            &base,
-            &self.settings.topics.changelog,
-            partitions,
-            &self.codec,
-            &self.rt,
-            timeout,
-        )?;
-        let mut aggregates = 0;
-        for (p, products) in restored.partitions {
-            let mut bus = bootstrap::worker()?;
-            aggregates += products.len();
-            for product in products.into_values() {
-                bus.restore(product)?;
-            }
-            bus.commit_batch();
-            self.states.insert(p, bus);
-        }
-        self.metrics.restored(restored.records, restored.elapsed);
-        // The reader's records were allocated by librdkafka around the aggregates: give the
-        // pages they leave free back (see `heap`).
-        let released = crate::heap::release_free();
-        tracing::info!(
-            released_free_heap = released,
-            ?partitions,
-            aggregates,
-            records = restored.records,
-            elapsed_ms = restored.elapsed.as_millis() as u64,
-            "partitions restored from the changelog"
-        );
-        Ok(())
-    }
-
-    /// Drops the state of revoked command partitions.
-    pub(crate) fn drop_partitions(&mut self, partitions: &[i32]) {
-        for p in partitions {
-            self.states.remove(p);
-        }
-    }
-
-    pub(crate) fn restored_partitions(&self) -> usize {
-        self.states.len()
     }
 
     /// Processes one consumed record into the open batch (opening it if needed).
