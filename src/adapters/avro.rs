@@ -106,8 +106,13 @@ pub fn write_long(out: &mut Vec<u8>, value: i64) {
 
 /// Appends an Avro `string` (or `bytes`): its length, then its bytes.
 pub fn write_str(out: &mut Vec<u8>, value: &str) {
-    write_long(out, value.len() as i64);
-    out.extend_from_slice(value.as_bytes());
+    write_utf8(out, value.as_bytes());
+}
+
+/// [`write_str`] of text given as its UTF-8 bytes (an identifier's, already known valid).
+pub fn write_utf8(out: &mut Vec<u8>, text: &[u8]) {
+    write_long(out, text.len() as i64);
+    out.extend_from_slice(text);
 }
 
 /// Appends an Avro `array` of `len` items written by `item`: one block of `len` items (none

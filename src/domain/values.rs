@@ -87,6 +87,11 @@ macro_rules! identifier {
             pub fn as_str(&self) -> &str {
                 self.text.as_str()
             }
+
+            /// The identifier's UTF-8 bytes (no validation: for writers and hashing).
+            pub fn as_bytes(&self) -> &[u8] {
+                self.text.as_bytes()
+            }
         }
 
         impl fmt::Display for $name {

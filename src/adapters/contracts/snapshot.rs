@@ -11,7 +11,7 @@
 //!   form does (the tests compare the two on valid and invalid snapshots), without the JSON
 //!   round trip that form needs.
 
-use crate::adapters::avro::{write_array, write_long, write_str, AvroField};
+use crate::adapters::avro::{write_array, write_long, write_str, write_utf8, AvroField};
 use crate::adapters::codec::{DecodeError, EncodeError};
 use crate::adapters::contracts::domain::{check, message_id};
 use crate::adapters::contracts::{records as wire, RecordType};
@@ -30,17 +30,17 @@ pub fn write_snapshot(product: &Product, out: &mut Vec<u8>) -> Result<(), Encode
             detail: e.to_string(),
         })?;
     out.reserve(size_hint(product));
-    write_str(out, product.sku().as_str());
+    write_utf8(out, product.sku().as_bytes());
     write_long(out, version_number);
     write_array(out, product.batches(), |out, batch| {
-        let sku = batch.sku().as_str();
-        write_str(out, batch.reference().as_str());
-        write_str(out, sku);
+        let sku = batch.sku().as_bytes();
+        write_utf8(out, batch.reference().as_bytes());
+        write_utf8(out, sku);
         write_long(out, i64::from(batch.purchased_quantity().get()));
         batch.eta().write_avro(out);
         write_array(out, batch.allocations(), |out, line| {
-            write_str(out, line.orderid.as_str());
-            write_str(out, sku);
+            write_utf8(out, line.orderid.as_bytes());
+            write_utf8(out, sku);
             write_long(out, i64::from(line.qty.get()));
         });
     });
@@ -60,17 +60,17 @@ pub fn write_snapshot(product: &Product, out: &mut Vec<u8>) -> Result<(), Encode
 /// Bytes the datum will take, roughly (one reservation instead of a doubling per overflow).
 fn size_hint(product: &Product) -> usize {
     const ID: usize = 37;
-    let sku = product.sku().as_str().len() + 1;
+    let sku = product.sku().as_bytes().len() + 1;
     let batches: usize = product
         .batches()
         .iter()
         .map(|b| {
-            b.reference().as_str().len()
+            b.reference().as_bytes().len()
                 + sku
                 + 16
                 + b.allocations()
                     .iter()
-                    .map(|l| l.orderid.as_str().len() + sku + 6)
+                    .map(|l| l.orderid.as_bytes().len() + sku + 6)
                     .sum::<usize>()
         })
         .sum();
