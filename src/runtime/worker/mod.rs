@@ -267,8 +267,9 @@ fn process_until(
             None => {}
         }
         engine.poll_producer();
+        engine.poll_commit(consumer)?;
         if engine.batch_due() {
-            engine.commit(consumer)?;
+            engine.commit_due(consumer)?;
         }
     }
     Ok(())

@@ -88,6 +88,7 @@ impl<S: StateStore, V: ViewStore> MessageBusBuilder<S, V> {
             metrics,
             config: self.config,
             staged_views: Vec::new(),
+            closed_views: Vec::new(),
             scratch: Scratch::default(),
         })
     }

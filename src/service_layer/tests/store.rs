@@ -204,3 +204,95 @@ fn a_snapshot_handed_out_is_never_changed_afterwards() {
 
     assert_eq!(*held, frozen);
 }
+
+/// One unit of work allocating `order` on `sku_`.
+fn allocate_in_uow(store: &mut InMemoryStore, sku_: &str, order: &str) {
+    store.begin();
+    store
+        .get(&sku(sku_))
+        .expect("product")
+        .allocate(line_of(order, sku_))
+        .expect("allocates");
+    store.commit();
+}
+
+/// One unit of work creating `sku_`.
+fn create_in_uow(store: &mut InMemoryStore, sku_: &str) {
+    store.begin();
+    store.add(product_with_batch(sku_)).expect("new");
+    store.commit();
+}
+
+#[test]
+fn a_closed_batch_committed_while_the_next_runs_survives_the_next_ones_abort() {
+    // Given a batch that allocated o1 and created C, closed while its commit is under way,
+    let mut store = seeded();
+    allocate_in_uow(&mut store, "A", "o1");
+    create_in_uow(&mut store, "C");
+    store.close_batch();
+    let after_closed = state(&store);
+    // and the next batch allocating o2 on A and on C,
+    allocate_in_uow(&mut store, "A", "o2");
+    allocate_in_uow(&mut store, "C", "o3");
+    // when the closed batch's commit is confirmed and then the next batch aborts,
+    store.commit_closed();
+    assert!(store.has_staged_changes(), "the open batch is still staged");
+    store.abort_batch();
+    // then the state is the closed batch's, and it stays so.
+    assert_eq!(state(&store), after_closed);
+    assert!(!store.has_staged_changes());
+    store.abort_batch();
+    assert_eq!(state(&store), after_closed);
+}
+
+#[test]
+fn an_abort_before_the_closed_batch_is_confirmed_undoes_both_batches() {
+    let mut store = seeded();
+    let before = state(&store);
+    allocate_in_uow(&mut store, "A", "o1");
+    create_in_uow(&mut store, "C");
+    store.close_batch();
+    allocate_in_uow(&mut store, "A", "o2");
+    // C, created by the closed batch, is changed by the open one.
+    allocate_in_uow(&mut store, "C", "o3");
+    store.abort_batch();
+    assert_eq!(state(&store), before);
+    assert!(!store.has_staged_changes());
+}
+
+#[test]
+fn committing_after_a_close_makes_both_batches_permanent() {
+    let mut store = seeded();
+    allocate_in_uow(&mut store, "A", "o1");
+    store.close_batch();
+    allocate_in_uow(&mut store, "A", "o2");
+    create_in_uow(&mut store, "C");
+    let after_both = state(&store);
+    store.commit_batch();
+    store.abort_batch();
+    assert_eq!(state(&store), after_both);
+}
+
+#[test]
+fn a_second_close_makes_the_first_closed_batch_permanent() {
+    let mut store = seeded();
+    allocate_in_uow(&mut store, "A", "o1");
+    store.close_batch();
+    let after_first = state(&store);
+    allocate_in_uow(&mut store, "A", "o2");
+    store.close_batch();
+    allocate_in_uow(&mut store, "B", "o3");
+    store.abort_batch();
+    assert_eq!(state(&store), after_first);
+}
+
+#[test]
+fn a_product_of_the_closed_batch_cannot_be_restored_over() {
+    let mut store = seeded();
+    allocate_in_uow(&mut store, "A", "o1");
+    store.close_batch();
+    assert!(matches!(
+        store.restore(product_with_batch("A")),
+        Err(StoreError::StagedChanges(_))
+    ));
+}
