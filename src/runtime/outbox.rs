@@ -20,7 +20,8 @@
 //! - a step ([`Outbox::then`]) runs after the records pushed before it are enqueued and before
 //!   those pushed after it; a failed step counts as a failed record;
 //! - [`Outbox::discard`] drops what is not yet enqueued (its batch is being aborted), ending
-//!   any wait for room in a full queue; dropping the outbox does so too and joins its thread.
+//!   any wait for room in a full queue; [`Outbox::abandon`] drops them without waiting, for
+//!   good; dropping the outbox abandons it and joins its thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -157,6 +158,13 @@ impl Outbox {
             Err(OutboxError::Gone) => Err(OutboxError::Gone),
             _ => Ok(()),
         }
+    }
+
+    /// Drops every record not yet enqueued, and those pushed later, without waiting: for an
+    /// outbox whose producer is given up (the engine is about to be dropped).
+    pub fn abandon(&mut self) {
+        self.pending.clear();
+        self.shared.discarding.store(true, Ordering::Release);
     }
 
     fn send(&self, job: Job) -> Result<(), OutboxError> {

@@ -299,7 +299,8 @@ impl Engine {
                 records = self.batch.records,
                 "discarding the open batch; it will be processed again"
             );
-            let _ = self.outbox.discard();
+            // Not waited for: its thread may be in a commit step with a broken producer.
+            self.outbox.abandon();
             self.roll_back();
         }
     }
