@@ -17,8 +17,6 @@
 //! - after a failure the records that follow are dropped until [`Outbox::settle`] (or
 //!   [`Outbox::push`]) reports it: their batch is aborted, and no record may be written after
 //!   one of the same batch that was not;
-//! - a step ([`Outbox::then`]) runs after the records pushed before it are enqueued and before
-//!   those pushed after it; a failed step counts as a failed record;
 //! - [`Outbox::discard`] drops what is not yet enqueued (its batch is being aborted), ending
 //!   any wait for room in a full queue; [`Outbox::abandon`] drops them without waiting, for
 //!   good; dropping the outbox abandons it and joins its thread.
@@ -52,17 +50,10 @@ pub enum OutboxError {
     Gone,
     #[error("cannot start the outbox thread: {0}")]
     Start(#[source] std::io::Error),
-    /// A step run in order with the records failed (see [`Outbox::then`]).
-    #[error("{0}")]
-    Step(String),
 }
-
-/// A step run on the outbox thread in order with the records (see [`Outbox::then`]).
-pub type Step = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
 enum Job {
     Records(Vec<OutboundRecord>),
-    Step(Step),
     Settle(mpsc::SyncSender<Result<(), OutboxError>>),
 }
 
@@ -129,15 +120,6 @@ impl Outbox {
         self.send(Job::Records(run))
     }
 
-    /// Runs `step` on the outbox thread once the records pushed before it are enqueued, and
-    /// before those pushed after it — the transaction's commit, which must not include the
-    /// next batch's records. A step that fails is a failure like a refused record: the records
-    /// after it are dropped until it is reported. It is skipped after an earlier failure.
-    pub fn then(&mut self, step: Step) -> Result<(), OutboxError> {
-        self.dispatch()?;
-        self.send(Job::Step(step))
-    }
-
     /// Waits until every record pushed so far is enqueued on the producer; the first failure
     /// since the last report, if any.
     pub fn settle(&mut self) -> Result<(), OutboxError> {
@@ -202,14 +184,6 @@ where
                     }
                     if let Err(e) = enqueue(producer, &record, &shared.discarding) {
                         failure = Some(OutboxError::Produce(e));
-                        shared.failed.store(true, Ordering::Release);
-                    }
-                }
-            }
-            Job::Step(step) => {
-                if failure.is_none() && !shared.discarding.load(Ordering::Acquire) {
-                    if let Err(e) = step() {
-                        failure = Some(OutboxError::Step(e));
                         shared.failed.store(true, Ordering::Release);
                     }
                 }

@@ -7,13 +7,9 @@
 //! rolling back undoes the journal to there (or removes the product). Committing a unit of
 //! work moves the touched skus into the batch's staged/created sets. `commit_batch` releases
 //! their journals; `abort_batch` undoes them completely (and removes created products).
-//! While a batch's commit is under way the next batch already runs: `close_batch` remembers
-//! each product's savepoint at the close, `commit_closed` releases the journals up to there
-//! only, and `abort_batch` undoes both batches.
 //!
 //! Invariants: between units of work, the journal of every product holds exactly the changes
-//! staged in the closed and the open batch; products outside `staged ∪ created ∪ closed` have
-//! empty journals.
+//! staged in the open batch; products outside `staged ∪ created` have empty journals.
 //! Products are stored as [`Snapshot`]s (`Arc<Product>`): handing one to the runtime is a
 //! reference-count increment, and a product is copied on write only while such a snapshot is
 //! still alive.
@@ -55,19 +51,6 @@ pub struct InMemoryStore {
     staged: HashSet<Sku>,
     /// Products created in the open batch.
     created: HashSet<Sku>,
-    /// The closed batch (its commit under way): the products it changed or created, each with
-    /// its savepoint at the close.
-    closed: Vec<Closed>,
-}
-
-/// A product of the closed batch.
-#[derive(Debug)]
-struct Closed {
-    sku: Sku,
-    /// The product's savepoint when its batch closed: the changes before it are the batch's.
-    at_close: Savepoint,
-    /// Whether the batch created the product.
-    created: bool,
 }
 
 impl InMemoryStore {
@@ -85,7 +68,6 @@ impl InMemoryStore {
         self.staged.contains(sku)
             || self.created.contains(sku)
             || self.touched.iter().any(|t| &t.sku == sku)
-            || self.closed.iter().any(|c| &c.sku == sku)
     }
 
     fn revert(&mut self, touch: Touch) {
@@ -218,13 +200,7 @@ impl StateStore for InMemoryStore {
         if self.uow_open {
             self.rollback();
         }
-        let closed = self.closed.drain(..).map(|c| c.sku);
-        for sku in self
-            .staged
-            .drain()
-            .chain(self.created.drain())
-            .chain(closed)
-        {
+        for sku in self.staged.drain().chain(self.created.drain()) {
             if let Some(entry) = self.products.get_mut(&sku) {
                 Arc::make_mut(entry).release_journal();
             }
@@ -235,58 +211,18 @@ impl StateStore for InMemoryStore {
         if self.uow_open {
             self.rollback();
         }
-        // Undo first, remove after: a product the closed batch created may have been changed
-        // by the open one.
-        let mut created: Vec<Sku> = self.created.drain().collect();
-        for closed in self.closed.drain(..) {
-            if closed.created {
-                created.push(closed.sku);
-            } else if let Some(entry) = self.products.get_mut(&closed.sku) {
-                Arc::make_mut(entry).rollback_unreleased();
-            }
-        }
         for sku in self.staged.drain() {
             if let Some(entry) = self.products.get_mut(&sku) {
                 Arc::make_mut(entry).rollback_unreleased();
             }
         }
-        for sku in created {
+        for sku in self.created.drain() {
             self.products.remove(&sku);
         }
     }
 
-    fn close_batch(&mut self) {
-        if self.uow_open {
-            self.rollback();
-        }
-        if !self.closed.is_empty() {
-            self.commit_closed();
-        }
-        let products = &self.products;
-        let at_close = |sku: Sku, created: bool| {
-            let at_close = products.get(&sku)?.savepoint();
-            Some(Closed {
-                sku,
-                at_close,
-                created,
-            })
-        };
-        let staged = self.staged.drain().filter_map(|sku| at_close(sku, false));
-        self.closed.extend(staged);
-        let created = self.created.drain().filter_map(|sku| at_close(sku, true));
-        self.closed.extend(created);
-    }
-
-    fn commit_closed(&mut self) {
-        for closed in self.closed.drain(..) {
-            if let Some(entry) = self.products.get_mut(&closed.sku) {
-                Arc::make_mut(entry).release_journal_to(closed.at_close);
-            }
-        }
-    }
-
     fn has_staged_changes(&self) -> bool {
-        !self.staged.is_empty() || !self.created.is_empty() || !self.closed.is_empty()
+        !self.staged.is_empty() || !self.created.is_empty()
     }
 
     fn restore(&mut self, mut product: Product) -> Result<(), StoreError> {
@@ -313,7 +249,6 @@ impl StateStore for InMemoryStore {
         self.touched.clear();
         self.staged.clear();
         self.created.clear();
-        self.closed.clear();
         self.uow_open = false;
     }
 

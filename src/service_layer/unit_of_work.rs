@@ -76,21 +76,11 @@ pub trait StateStore: UnitOfWork {
     /// Current state (committed plus staged) of `sku`'s product.
     fn product(&self, sku: &Sku) -> Option<&Product>;
 
-    /// Makes everything staged since the last commit/abort permanent (a closed batch too).
+    /// Makes everything staged since the last commit/abort permanent.
     fn commit_batch(&mut self);
 
-    /// Discards everything staged since the last commit/abort (and an open unit of work),
-    /// including a closed batch whose commit has not been confirmed.
+    /// Discards everything staged since the last commit/abort (and an open unit of work).
     fn abort_batch(&mut self);
-
-    /// Closes the open batch while its commit is under way: what it staged is kept apart
-    /// from the next batch's changes, so that [`StateStore::commit_closed`] makes only it
-    /// permanent. At most one batch is closed at a time (a second close first makes the
-    /// previous one permanent: its commit must have been confirmed).
-    fn close_batch(&mut self);
-
-    /// Makes the closed batch permanent (its commit was confirmed); the open batch stays open.
-    fn commit_closed(&mut self);
 
     /// Whether any change is staged.
     fn has_staged_changes(&self) -> bool;

@@ -305,18 +305,6 @@ impl Product {
         }
     }
 
-    /// Forgets the undo log up to `savepoint` (taken between units of work, with no event
-    /// pending): the state there becomes the new base; the changes after it stay undoable.
-    /// Later savepoints are invalidated.
-    pub fn release_journal_to(&mut self, savepoint: Savepoint) {
-        let upto = savepoint.changes.min(self.journal.len());
-        if upto == self.journal.len() {
-            self.release_journal();
-        } else {
-            self.journal.drain(..upto);
-        }
-    }
-
     fn undo(&mut self, change: Change) {
         match change {
             Change::BatchAdded => {

@@ -267,9 +267,8 @@ fn process_until(
             None => {}
         }
         engine.poll_producer();
-        engine.poll_commit(consumer)?;
         if engine.batch_due() {
-            engine.commit_due(consumer)?;
+            engine.commit(consumer)?;
         }
     }
     Ok(())

@@ -88,7 +88,6 @@ impl<S: StateStore, V: ViewStore> MessageBusBuilder<S, V> {
             metrics,
             config: self.config,
             staged_views: Vec::new(),
-            closed_views: Vec::new(),
             scratch: Scratch::default(),
         })
     }

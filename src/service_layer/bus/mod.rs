@@ -69,8 +69,6 @@ pub struct MessageBus<S, V> {
     config: BusConfig,
     /// View updates of the open batch, applied to `views` on commit.
     staged_views: Vec<ViewUpdate>,
-    /// View updates of the closed batch (its commit under way).
-    closed_views: Vec<ViewUpdate>,
     scratch: Scratch,
 }
 
@@ -107,43 +105,18 @@ impl<S: StateStore, V: ViewStore> MessageBus<S, V> {
         self.assemble(meta, Disposition::Rejected(error), Vec::new())
     }
 
-    /// Makes the open batch permanent (call after the Kafka transaction committed), and a
-    /// closed one before it.
+    /// Makes the open batch permanent (call after the Kafka transaction committed).
     pub fn commit_batch(&mut self) {
         self.store.commit_batch();
-        for update in self
-            .closed_views
-            .drain(..)
-            .chain(self.staged_views.drain(..))
-        {
+        for update in self.staged_views.drain(..) {
             self.views.apply(&update);
         }
     }
 
-    /// Discards the open batch (call after the Kafka transaction aborted), and a closed one
-    /// whose commit was not confirmed.
+    /// Discards the open batch (call after the Kafka transaction aborted).
     pub fn abort_batch(&mut self) {
         self.store.abort_batch();
-        self.closed_views.clear();
         self.staged_views.clear();
-    }
-
-    /// Closes the open batch while its transaction commits; the next batch may run meanwhile
-    /// (see [`StateStore::close_batch`]). A batch closed before is made permanent first.
-    pub fn close_batch(&mut self) {
-        self.store.close_batch();
-        for update in self.closed_views.drain(..) {
-            self.views.apply(&update);
-        }
-        std::mem::swap(&mut self.closed_views, &mut self.staged_views);
-    }
-
-    /// Makes the closed batch permanent (its transaction committed).
-    pub fn commit_closed(&mut self) {
-        self.store.commit_closed();
-        for update in self.closed_views.drain(..) {
-            self.views.apply(&update);
-        }
     }
 
     /// Loads a changelog snapshot (restore).
@@ -159,7 +132,6 @@ impl<S: StateStore, V: ViewStore> MessageBus<S, V> {
     /// Forgets all state (partition revoked).
     pub fn drop_all(&mut self) {
         self.store.drop_all();
-        self.closed_views.clear();
         self.staged_views.clear();
     }
 

@@ -1,7 +1,7 @@
-//! Closing a batch: writing its compacted records, committing it — exactly-once on the outbox
-//! thread (see the pipeline module), at-least-once by flushing then committing offsets — and
-//! aborting it, which rolls the partitions' state back and rewinds the consumer to the batch's
-//! first offsets.
+//! Closing a batch: writing its compacted records, committing the transaction with the
+//! consumed offsets (or, at-least-once, flushing then committing offsets), and aborting it —
+//! which rolls the partitions' state back and rewinds the consumer to the batch's first
+//! offsets.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -14,7 +14,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::{Batch, Engine, Interrupt};
 use crate::adapters::mapping::OutboundRecord;
 use crate::runtime::complete::complete;
-use crate::runtime::transaction::{flush_promptly, with_retries, Transactions, TxnError};
+use crate::runtime::transaction::{
+    flush_promptly, send_offsets_watched, with_retries, Transactions, TxnError,
+};
 use crate::runtime::worker::WorkerError;
 use crate::service_layer::StateStore;
 
@@ -27,7 +29,7 @@ impl Engine {
     /// Encodes and sends the latest snapshot of each aggregate (read from the partition's store,
     /// on the partition of the commands that changed it) and the latest change of each view
     /// row that changed again after its first change of the batch was sent.
-    pub(super) fn send_compacted(&mut self) -> Result<(), Interrupt> {
+    fn send_compacted(&mut self) -> Result<(), Interrupt> {
         let settings = Arc::clone(&self.settings);
         let topics = &settings.topics;
         let transient =
@@ -69,50 +71,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Commits the open batch and waits for the commit (rebalances, shutdown); exactly-once,
-    /// a batch in flight is settled first.
+    /// Commits the open batch: compacted records; in exactly-once mode the consumed offsets
+    /// (their round trips to the coordinators overlap the outputs still in flight, as the
+    /// Java producer allows); the flush (so the transaction commit does not wait in rdkafka's
+    /// 100 ms flush polls); then the transaction — or, at-least-once, the offsets.
     pub(crate) fn commit<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-    ) -> Result<(), WorkerError> {
-        if !self.exactly_once() {
-            return self.commit_flushed(consumer);
-        }
-        self.commit_in_background(consumer)?;
-        match self.settle_in_flight(true)? {
-            Some(interrupt) => self.fail_batch(consumer, interrupt),
-            None => Ok(()),
-        }
-    }
-
-    /// Commits a due batch from the processing loop: exactly-once on the outbox thread while
-    /// the next batch runs (see the pipeline module), at-least-once here.
-    pub(crate) fn commit_due<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-    ) -> Result<(), WorkerError> {
-        if self.exactly_once() {
-            self.commit_in_background(consumer)
-        } else {
-            self.commit_flushed(consumer)
-        }
-    }
-
-    /// Takes the in-flight commit's answer if it has come (processing loop): a failed commit
-    /// fails the open batch with it.
-    pub(crate) fn poll_commit<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-    ) -> Result<(), WorkerError> {
-        match self.settle_in_flight(false)? {
-            Some(interrupt) => self.fail_batch(consumer, interrupt),
-            None => Ok(()),
-        }
-    }
-
-    /// At-least-once: compacted records, the flush (so that nothing is in flight), then the
-    /// consumed offsets.
-    fn commit_flushed<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), WorkerError> {
@@ -130,21 +93,50 @@ impl Engine {
         let encoded = started.elapsed();
         let in_flight = self.producer.in_flight_count();
         let offsets = self.offsets();
-        let flushed = with_retries("flush", &self.policy, || {
-            flush_promptly(&self.producer, self.settings.transaction_timeout)
-        });
-        let flushed_at = started.elapsed();
-        // Flushed means nothing is in flight, not that everything was written (see the
-        // delivery module): offsets over a refused output would lose it.
-        if let (Ok(()), Some(refused)) = (&flushed, self.producer.context().take()) {
-            return self.fail_batch(consumer, Interrupt::Transient(refused.to_string()));
-        }
-        let result = flushed.and_then(|()| self.commit_at_least_once(consumer, &offsets));
+        let txn = Transactions::new(&*self.producer, self.policy);
+        let flush = || {
+            with_retries("flush", &self.policy, || {
+                flush_promptly(&self.producer, self.settings.transaction_timeout)
+            })
+        };
+        let mut flushed_at = encoded;
+        let mut offsets_at = encoded;
+        let result = if self.exactly_once() {
+            // Fresh group metadata for every commit (KIP-447 fences zombies by generation),
+            // sent under a watchdog (see `send_offsets_watched`).
+            let sent = match consumer.group_metadata() {
+                Some(group) => send_offsets_watched(
+                    &self.producer,
+                    self.policy,
+                    &offsets,
+                    group,
+                    self.settings.transaction_timeout,
+                ),
+                None => Ok(()),
+            };
+            offsets_at = started.elapsed();
+            sent.and_then(|()| {
+                let flushed = flush();
+                flushed_at = started.elapsed();
+                flushed
+            })
+            .and_then(|()| txn.commit_transaction())
+        } else {
+            let flushed = flush();
+            flushed_at = started.elapsed();
+            // Flushed means nothing is in flight, not that everything was written (see the
+            // delivery module): offsets over a refused output would lose it.
+            if let (Ok(()), Some(refused)) = (&flushed, self.producer.context().take()) {
+                return self.fail_batch(consumer, Interrupt::Transient(refused.to_string()));
+            }
+            flushed.and_then(|()| self.commit_at_least_once(consumer, &offsets))
+        };
         tracing::debug!(
             records = self.batch.records,
             in_flight,
             encode_us = encoded.as_micros() as u64,
-            flush_us = (flushed_at.saturating_sub(encoded)).as_micros() as u64,
+            offsets_us = (offsets_at.saturating_sub(encoded)).as_micros() as u64,
+            flush_us = (flushed_at.saturating_sub(offsets_at)).as_micros() as u64,
             commit_us = (started.elapsed().saturating_sub(flushed_at)).as_micros() as u64,
             open_us = self.batch.started.map(|s| (started - s).as_micros() as u64),
             ok = result.is_ok(),
@@ -200,7 +192,7 @@ impl Engine {
         ranges
     }
 
-    pub(super) fn offsets(&self) -> TopicPartitionList {
+    fn offsets(&self) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), next) in &self.batch.next {
             // Cannot fail: the offset is a plain value.
@@ -229,9 +221,6 @@ impl Engine {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), WorkerError> {
-        // A batch in flight is settled first: confirmed, it stays; failed, it is merged
-        // into the open batch and aborted with it.
-        let _ = self.settle_in_flight(true)?;
         if !self.batch_open() {
             return Ok(());
         }
@@ -240,7 +229,6 @@ impl Engine {
         self.outbox.discard()?;
         if self.exactly_once() {
             let producer = &*self.producer;
-            self.txn_open = false;
             Transactions::new(producer, self.policy)
                 .abort(self.abort_bound(), || producer.poll(Duration::ZERO))?;
         } else {
@@ -290,10 +278,6 @@ impl Engine {
     /// to the coordinator, which aborts it when the next producer with our `transactional.id`
     /// initialises (or at its timeout).
     pub(crate) fn discard(&mut self) {
-        // The in-flight commit is not waited for: this generation's state is dropped with
-        // it, and the next one restores what was committed.
-        self.drop_in_flight();
-        self.txn_open = false;
         if self.batch_open() {
             tracing::warn!(
                 records = self.batch.records,

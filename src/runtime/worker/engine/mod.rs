@@ -7,9 +7,6 @@
 //! - everything a batch produces, and its consumed offsets, commit in one transaction; on
 //!   abort, the in-memory changes of the batch are rolled back and the consumer rewinds to the
 //!   batch's first offsets, so the batch is processed again from the same state;
-//! - exactly-once, a batch's commit runs on the outbox thread while the next batch is
-//!   processed (`pipeline`); a failed commit fails that next batch too, and both are rolled
-//!   back and rewound together;
 //! - within a batch at most two snapshots per aggregate and two rows per view key are written
 //!   (compacted topics: the intermediate values carry no information): the first change's, sent
 //!   at once so that the commit has little left to encode and flush, and the latest, at commit,
@@ -49,7 +46,6 @@ use crate::service_layer::{Outcome, ViewUpdate};
 mod batch;
 mod commit;
 mod partitions;
-mod pipeline;
 
 use self::batch::Batch;
 
@@ -65,9 +61,7 @@ impl From<OutboxError> for Interrupt {
     fn from(e: OutboxError) -> Self {
         match e {
             // A record librdkafka refused (e.g. too large): the batch is aborted and retried.
-            // A failed commit step: the abort takes its answer, which says whether the
-            // producer survived it (see the pipeline module).
-            OutboxError::Produce(_) | OutboxError::Step(_) => Interrupt::Transient(e.to_string()),
+            OutboxError::Produce(_) => Interrupt::Transient(e.to_string()),
             lost => Interrupt::Fatal(lost.into()),
         }
     }
@@ -85,12 +79,6 @@ pub(crate) struct Engine {
     states: HashMap<i32, WorkerBus>,
     external: WorkerBus,
     batch: Batch,
-    /// The batch to open after the next commit (its maps' capacity kept).
-    spare: Batch,
-    /// Exactly-once: the batch whose commit the outbox thread is running.
-    in_flight: Option<pipeline::InFlight>,
-    /// Exactly-once: a transaction is open (begun and neither committed nor aborted).
-    txn_open: bool,
     command_partitions: i32,
     view_partitions: i32,
     pub(crate) metrics: Arc<WorkerMetrics>,
@@ -130,9 +118,6 @@ impl Engine {
             states: HashMap::new(),
             external: bootstrap::worker()?,
             batch: Batch::default(),
-            spare: Batch::default(),
-            in_flight: None,
-            txn_open: false,
             command_partitions,
             view_partitions,
             metrics,
@@ -176,12 +161,10 @@ impl Engine {
     /// Processes one consumed record into the open batch (opening it if needed).
     pub(crate) fn process(&mut self, message: &BorrowedMessage<'_>) -> Result<(), Interrupt> {
         if !self.batch_open() {
-            // After a commit in the background the outbox begins the next transaction.
-            if self.exactly_once() && !self.transaction_ready() {
+            if self.exactly_once() {
                 Transactions::new(&*self.producer, self.policy)
                     .begin()
                     .map_err(|e| Interrupt::Fatal(e.into()))?;
-                self.txn_open = true;
             }
             self.batch.started = Some(Instant::now());
             // Refusals reported since the last batch closed belong to an aborted batch.
