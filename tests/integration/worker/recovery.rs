@@ -78,3 +78,51 @@ async fn a_producer_fenced_by_the_coordinator_recovers_in_process() {
         "SIGTERM must end the recovered worker with 0, got {status}"
     );
 }
+
+/// Freezes shorter than the coordinator's check for expired transactions: on waking, the
+/// worker's own producer usually finds outputs of its open transaction timed out and aborts it
+/// in place (an epoch bump, no new producer), rolls the batch back and processes it again;
+/// when the coordinator got there first, it is fenced and recovers in-process. Four freezes;
+/// every effect still shows exactly once. (This caught state changes left behind by the abort
+/// of a pipelined-commit attempt, which was then reverted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_place_aborts_after_timed_out_outputs_lose_nothing() {
+    let mut s = Setup::new("recovery").await;
+    let mut work = Workload::new(0x5EC1, 12);
+    for c in work.setup() {
+        s.producer.command(c).await;
+    }
+    s.producer.flush().await;
+    let mut spec = s
+        .spec(0)
+        .session_timeout_ms(45_000)
+        .transaction_timeout_ms(3000);
+    spec.commit_interval_ms = Some(1000);
+    let mut worker = spawn_worker(&spec).await;
+    worker.wait_ready(READY).await;
+    let stream = Stream::start(
+        s.new_producer().await,
+        work,
+        600,
+        2,
+        Duration::from_millis(10),
+    );
+    // Varied offsets into the 1 s batches; each freeze outlasts the transaction timeout.
+    for i in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1300 + 170 * i)).await;
+        worker.pause();
+        tokio::time::sleep(Duration::from_millis(4500)).await;
+        worker.resume();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let producer = stream.finish().await;
+    s.caught_up(&mut [&mut worker]).await;
+    worker.assert_running();
+    let observed = s.observed().await;
+    assert_exactly_once(&s.all_sent(&[&producer]), &observed, PARTITIONS);
+    eprintln!(
+        "in-place aborts: {} batch abort(s), {} in-process recovery(ies)",
+        worker.log().matches("aborting the batch").count(),
+        worker.log().matches("recovering in-process").count()
+    );
+}

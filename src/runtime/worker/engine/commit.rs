@@ -283,7 +283,8 @@ impl Engine {
                 records = self.batch.records,
                 "discarding the open batch; it will be processed again"
             );
-            // Not waited for: its thread may be in a commit step with a broken producer.
+            // Not waited for: its thread may be waiting for room in a broken producer's
+            // queue, and the engine is dropped next.
             self.outbox.abandon();
             self.roll_back();
         }
