@@ -3,7 +3,8 @@
 //! One dedicated thread owns the consumer and drives everything that blocks — `poll`, the
 //! librdkafka transaction calls, changelog restores — so no async executor thread ever blocks
 //! on Kafka. Async work (schema-registry look-ups, almost always served from the codec's
-//! cache) runs on the tokio runtime through its handle.
+//! cache) runs on the tokio runtime through its handle. The records it produces are enqueued
+//! on the producer by the outbox thread (`runtime::outbox`), in order.
 //!
 //! Loop: poll → process each record into the open batch → commit when the batch holds
 //! `max_batch_records` records or is due (see `Engine::batch_deadline`: one `commit_interval`
