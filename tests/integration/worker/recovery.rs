@@ -10,19 +10,17 @@ use super::checker::assert_exactly_once;
 use super::support::PARTITIONS;
 use super::workload::Workload;
 use super::{Setup, Stream, READY, SHUTDOWN};
-use crate::harness::worker::spawn_worker;
+use crate::harness::worker::{spawn_worker, Worker};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_producer_fenced_by_the_coordinator_recovers_in_process() {
+/// A lone worker with 3 s transactions, 1 s batches and a long session, ready, with its stock
+/// set up and commands arriving every 10 ms: a transaction is open almost all the time.
+async fn streaming_worker(seed: u64) -> (Setup, Worker, Stream) {
     let mut s = Setup::new("recovery").await;
-    let mut work = Workload::new(0x5EC0, 12);
+    let mut work = Workload::new(seed, 12);
     for c in work.setup() {
         s.producer.command(c).await;
     }
     s.producer.flush().await;
-    // Batches of a second while commands arrive every 10 ms: a transaction is open almost all
-    // the time. The session outlives the freeze (the group keeps the member), the transaction
-    // does not: the coordinator aborts it within its 10 s check interval after the 3 s timeout.
     let mut spec = s
         .spec(0)
         .session_timeout_ms(45_000)
@@ -30,7 +28,6 @@ async fn a_producer_fenced_by_the_coordinator_recovers_in_process() {
     spec.commit_interval_ms = Some(1000);
     let mut worker = spawn_worker(&spec).await;
     worker.wait_ready(READY).await;
-
     let stream = Stream::start(
         s.new_producer().await,
         work,
@@ -38,6 +35,27 @@ async fn a_producer_fenced_by_the_coordinator_recovers_in_process() {
         2,
         Duration::from_millis(10),
     );
+    (s, worker, stream)
+}
+
+/// Lets the stream finish, waits for the worker to catch up (still running) and checks every
+/// effect of every command sent; how many were sent.
+async fn finish_and_check(s: &Setup, worker: &mut Worker, stream: Stream) -> usize {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let producer = stream.finish().await;
+    s.caught_up(&mut [&mut *worker]).await;
+    worker.assert_running();
+    let observed = s.observed().await;
+    let sent = s.all_sent(&[&producer]);
+    assert_exactly_once(&sent, &observed, PARTITIONS);
+    sent.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_fenced_by_the_coordinator_recovers_in_process() {
+    // The session outlives the freeze (the group keeps the member), the transaction does not:
+    // the coordinator aborts it within its 10 s check interval after the 3 s timeout.
+    let (s, mut worker, stream) = streaming_worker(0x5EC0).await;
     // A freeze that happened to fall between two batches fences nothing: freeze again.
     let mut freezes = 0;
     while !worker.log().contains("recovering in-process") {
@@ -60,15 +78,9 @@ async fn a_producer_fenced_by_the_coordinator_recovers_in_process() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let producer = stream.finish().await;
-    s.caught_up(&mut [&mut worker]).await;
-    worker.assert_running();
-    let observed = s.observed().await;
-    assert_exactly_once(&s.all_sent(&[&producer]), &observed, PARTITIONS);
+    let sent = finish_and_check(&s, &mut worker, stream).await;
     eprintln!(
-        "recovery: {} command(s) sent; the worker recovered in-process {} time(s)",
-        s.all_sent(&[&producer]).len(),
+        "recovery: {sent} command(s) sent; the worker recovered in-process {} time(s)",
         worker.log().matches("recovering in-process").count()
     );
 
@@ -87,26 +99,7 @@ async fn a_producer_fenced_by_the_coordinator_recovers_in_process() {
 /// of a pipelined-commit attempt, which was then reverted.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_place_aborts_after_timed_out_outputs_lose_nothing() {
-    let mut s = Setup::new("recovery").await;
-    let mut work = Workload::new(0x5EC1, 12);
-    for c in work.setup() {
-        s.producer.command(c).await;
-    }
-    s.producer.flush().await;
-    let mut spec = s
-        .spec(0)
-        .session_timeout_ms(45_000)
-        .transaction_timeout_ms(3000);
-    spec.commit_interval_ms = Some(1000);
-    let mut worker = spawn_worker(&spec).await;
-    worker.wait_ready(READY).await;
-    let stream = Stream::start(
-        s.new_producer().await,
-        work,
-        600,
-        2,
-        Duration::from_millis(10),
-    );
+    let (s, mut worker, stream) = streaming_worker(0x5EC1).await;
     // Varied offsets into the 1 s batches; each freeze outlasts the transaction timeout.
     for i in 0..4 {
         tokio::time::sleep(Duration::from_millis(1300 + 170 * i)).await;
@@ -114,12 +107,7 @@ async fn in_place_aborts_after_timed_out_outputs_lose_nothing() {
         tokio::time::sleep(Duration::from_millis(4500)).await;
         worker.resume();
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let producer = stream.finish().await;
-    s.caught_up(&mut [&mut worker]).await;
-    worker.assert_running();
-    let observed = s.observed().await;
-    assert_exactly_once(&s.all_sent(&[&producer]), &observed, PARTITIONS);
+    finish_and_check(&s, &mut worker, stream).await;
     eprintln!(
         "in-place aborts: {} batch abort(s), {} in-process recovery(ies)",
         worker.log().matches("aborting the batch").count(),
