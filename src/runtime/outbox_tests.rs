@@ -39,6 +39,13 @@ fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> Arc<BaseProducer> {
     Arc::new(config.create().expect("producer"))
 }
 
+/// A producer as `producer` makes, and an outbox started on it.
+fn started(bootstrap: &str, extra: &[(&str, &str)]) -> (Arc<BaseProducer>, Outbox) {
+    let producer = producer(bootstrap, extra);
+    let outbox = Outbox::start(Arc::clone(&producer)).expect("outbox");
+    (producer, outbox)
+}
+
 /// The keys of partition 0 of `TOPIC`, in log order.
 fn written_keys(mock: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>) -> Vec<String> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -72,8 +79,7 @@ fn mock() -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
 #[test]
 fn records_are_written_in_push_order_across_runs() {
     let mock = mock();
-    let producer = producer(&mock.bootstrap_servers(), &[]);
-    let mut outbox = Outbox::start(Arc::clone(&producer)).expect("outbox");
+    let (producer, mut outbox) = started(&mock.bootstrap_servers(), &[]);
     let count = DISPATCH_RUN * 3 + 5;
     for key in 0..count {
         outbox.push(record(key, 10)).expect("push");
@@ -87,8 +93,7 @@ fn records_are_written_in_push_order_across_runs() {
 #[test]
 fn a_refused_record_is_reported_once_and_the_records_after_it_are_not_written() {
     let mock = mock();
-    let producer = producer(&mock.bootstrap_servers(), &[]);
-    let mut outbox = Outbox::start(Arc::clone(&producer)).expect("outbox");
+    let (producer, mut outbox) = started(&mock.bootstrap_servers(), &[]);
     outbox.push(record(0, 10)).expect("push");
     // Larger than message.max.bytes: librdkafka refuses it when it is enqueued.
     outbox.push(record(1, 20_000)).expect("push");
@@ -107,8 +112,7 @@ fn a_refused_record_is_reported_once_and_the_records_after_it_are_not_written() 
 #[test]
 fn a_push_after_a_refusal_reports_it() {
     let mock = mock();
-    let producer = producer(&mock.bootstrap_servers(), &[]);
-    let mut outbox = Outbox::start(producer).expect("outbox");
+    let (_producer, mut outbox) = started(&mock.bootstrap_servers(), &[]);
     outbox.push(record(1, 20_000)).expect("push");
     outbox.dispatch().expect("dispatch");
     // The thread sees the refusal shortly; a push then reports it.
@@ -128,8 +132,7 @@ fn a_push_after_a_refusal_reports_it() {
 #[test]
 fn a_discard_drops_pending_records_and_ends_a_wait_for_room() {
     // No broker: the first record stays queued, and the queue holds one.
-    let producer = producer("127.0.0.1:1", &[("queue.buffering.max.messages", "1")]);
-    let mut outbox = Outbox::start(Arc::clone(&producer)).expect("outbox");
+    let (_producer, mut outbox) = started("127.0.0.1:1", &[("queue.buffering.max.messages", "1")]);
     outbox.push(record(0, 10)).expect("push");
     outbox.push(record(1, 10)).expect("push");
     outbox.dispatch().expect("dispatch");
@@ -154,8 +157,7 @@ fn a_discard_drops_pending_records_and_ends_a_wait_for_room() {
 #[test]
 fn an_abandoned_outbox_enqueues_nothing_more() {
     let mock = mock();
-    let producer = producer(&mock.bootstrap_servers(), &[]);
-    let mut outbox = Outbox::start(Arc::clone(&producer)).expect("outbox");
+    let (producer, mut outbox) = started(&mock.bootstrap_servers(), &[]);
     outbox.push(record(0, 10)).expect("push");
     outbox.abandon();
     outbox.push(record(1, 10)).expect("push");
