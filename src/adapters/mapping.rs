@@ -101,7 +101,7 @@ impl MessageMeta {
             message_id: meta.message_id,
             correlation_id: meta.correlation_id,
             causation_id: Some(meta.causation_id),
-            message_type: record.full_name().to_owned(),
+            message_type: record.full_name().into(),
             traceparent: trace.with_parent(meta.message_id.as_uuid().as_u64_pair().1),
             event_time: meta.event_time,
         }
@@ -249,7 +249,7 @@ impl Codec {
     ) -> Result<OutboundRecord, EncodeError> {
         let message = convert::from_command(command);
         let meta = MessageMeta {
-            message_type: message.record_type().full_name().to_owned(),
+            message_type: message.record_type().full_name().into(),
             ..meta.clone()
         };
         let key = command.sku().as_str().as_bytes().to_vec();

@@ -16,15 +16,17 @@
 //! - ids are UUIDs; an id header that is not a UUID is mapped to a v5 UUID of its value;
 //! - when headers repeat, the last occurrence wins (as Java's `lastHeader`).
 
+mod headers;
 #[cfg(test)]
 mod tests;
 mod traceparent;
 
+pub use headers::{HeaderList, HeaderName};
 pub use traceparent::{TraceParent, SAMPLED};
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Timelike, Utc};
 use uuid::Uuid;
 
 use crate::domain::values::MessageId;
@@ -63,97 +65,15 @@ pub mod names {
     ];
 }
 
-/// A header name: one of [`names`] (static) or any other (owned).
-pub type HeaderName = Cow<'static, str>;
-
-/// `name` as a [`HeaderName`], without an allocation when it is one of [`names`].
-fn header_name(name: &str) -> HeaderName {
-    match names::ALL.iter().find(|known| **known == name) {
-        Some(known) => Cow::Borrowed(known),
-        None => Cow::Owned(name.to_owned()),
-    }
-}
-
-/// The canonical text of a UUID (hyphenated, lower case) as header bytes.
-fn uuid_bytes(id: &MessageId) -> Vec<u8> {
-    let mut text = vec![0; uuid::fmt::Hyphenated::LENGTH];
-    id.as_uuid().hyphenated().encode_lower(&mut text);
-    text
+/// Appends the canonical text of a UUID (hyphenated, lower case).
+fn write_uuid(id: &MessageId, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.resize(at + uuid::fmt::Hyphenated::LENGTH, 0);
+    id.as_uuid().hyphenated().encode_lower(&mut out[at..]);
 }
 
 /// Namespace of the v5 UUIDs this worker derives (message ids of records without one).
 pub const MESSAGE_ID_NAMESPACE: Uuid = Uuid::from_u128(0x8d4c_1e2a_5b7f_4a39_9c0e_6f21_a3b4_c5d6);
-
-/// Record headers, in order, independent of any Kafka client.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeaderList(pub Vec<(HeaderName, Vec<u8>)>);
-
-impl HeaderList {
-    /// No headers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Appends a header.
-    pub fn push(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
-        self.0.push((header_name(name), value.as_ref().to_vec()));
-        self
-    }
-
-    /// Appends a header of [`names`] whose value is already owned (no copy).
-    fn push_owned(&mut self, name: &'static str, value: Vec<u8>) -> &mut Self {
-        self.0.push((Cow::Borrowed(name), value));
-        self
-    }
-
-    /// Replaces every header `name` by one with `value`.
-    pub fn set(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
-        self.0.retain(|(n, _)| n != name);
-        self.push(name, value)
-    }
-
-    /// The last value of `name`.
-    pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
-    }
-
-    /// The last value of `name`, when it is UTF-8.
-    pub fn get_str(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
-    }
-
-    /// Every header.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.0.iter().map(|(n, v)| (n.as_ref(), v.as_slice()))
-    }
-
-    /// From rdkafka headers (a header with a null value becomes an empty value).
-    pub fn from_rdkafka<H: rdkafka::message::Headers>(headers: &H) -> Self {
-        Self(
-            headers
-                .iter()
-                .map(|h| (header_name(h.key), h.value.unwrap_or_default().to_vec()))
-                .collect(),
-        )
-    }
-
-    /// To rdkafka headers for producing.
-    pub fn to_rdkafka(&self) -> rdkafka::message::OwnedHeaders {
-        self.0.iter().fold(
-            rdkafka::message::OwnedHeaders::new_with_capacity(self.0.len()),
-            |acc, (key, value)| {
-                acc.insert(rdkafka::message::Header {
-                    key,
-                    value: Some(value),
-                })
-            },
-        )
-    }
-}
 
 /// Where an inbound record was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +93,7 @@ pub struct MessageMeta {
     /// The message that caused this one; `None` for a root message (e.g. sent by the CLI).
     pub causation_id: Option<MessageId>,
     /// The record full name, e.g. `allocation.events.Allocated`.
-    pub message_type: String,
+    pub message_type: Cow<'static, str>,
     pub traceparent: TraceParent,
     /// When the fact happened (or the command was issued).
     pub event_time: DateTime<Utc>,
@@ -219,9 +139,43 @@ pub fn parse_event_time(value: &str) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(millis).single()
 }
 
+/// The length of `event-time` for years 0–9999.
+const EVENT_TIME_LENGTH: usize = "2025-01-31T09:30:00.123Z".len();
+
 /// Formats `event-time` (RFC 3339, UTC, milliseconds).
 pub fn format_event_time(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Appends `event-time`, as [`format_event_time`] writes it, without the formatting machinery
+/// (one per record the worker writes).
+pub fn write_event_time(time: &DateTime<Utc>, out: &mut Vec<u8>) {
+    let year = time.year();
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(format_event_time(time).as_bytes());
+        return;
+    }
+    // A leap second's nanoseconds exceed 10⁹; chrono prints them as milliseconds ≥ 1000.
+    let millis = time.timestamp_subsec_millis();
+    if millis > 999 {
+        out.extend_from_slice(format_event_time(time).as_bytes());
+        return;
+    }
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    let digits = |text: &mut [u8], mut value: u32| {
+        for byte in text.iter_mut().rev() {
+            *byte = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    digits(&mut text[0..4], year.unsigned_abs());
+    digits(&mut text[5..7], time.month());
+    digits(&mut text[8..10], time.day());
+    digits(&mut text[11..13], time.hour());
+    digits(&mut text[14..16], time.minute());
+    digits(&mut text[17..19], time.second());
+    digits(&mut text[20..23], millis);
+    out.extend_from_slice(&text);
 }
 
 impl MessageMeta {
@@ -230,7 +184,7 @@ impl MessageMeta {
     pub fn from_inbound(
         headers: &HeaderList,
         source: SourcePosition<'_>,
-        record_type: &str,
+        record_type: &'static str,
         kafka_timestamp_ms: Option<i64>,
         now: DateTime<Utc>,
     ) -> (Self, Generated) {
@@ -284,7 +238,7 @@ impl MessageMeta {
             message_id,
             correlation_id,
             causation_id,
-            message_type: record_type.to_owned(),
+            message_type: Cow::Borrowed(record_type),
             traceparent,
             event_time,
         };
@@ -297,7 +251,7 @@ impl MessageMeta {
         Self {
             correlation_id: message_id,
             causation_id: None,
-            message_type: message_type.to_owned(),
+            message_type: Cow::Owned(message_type.to_owned()),
             traceparent: trace_for(&message_id),
             event_time: now,
             message_id,
@@ -315,7 +269,7 @@ impl MessageMeta {
         Self {
             correlation_id: self.correlation_id,
             causation_id: Some(self.message_id),
-            message_type: message_type.to_owned(),
+            message_type: Cow::Owned(message_type.to_owned()),
             traceparent: self
                 .traceparent
                 .with_parent(message_id.as_uuid().as_u64_pair().1),
@@ -324,25 +278,29 @@ impl MessageMeta {
         }
     }
 
-    /// The headers to write (causation only when there is one).
+    /// The headers to write (causation only when there is one), packed in one buffer.
     pub fn to_headers(&self) -> HeaderList {
-        let mut headers = HeaderList(Vec::with_capacity(6));
+        const UUID: usize = uuid::fmt::Hyphenated::LENGTH;
+        let bytes = 3 * UUID + self.message_type.len() + TraceParent::LENGTH + EVENT_TIME_LENGTH;
+        let mut headers = HeaderList::with_capacity(6, bytes);
         headers
-            .push_owned(names::MESSAGE_ID, uuid_bytes(&self.message_id))
-            .push_owned(names::CORRELATION_ID, uuid_bytes(&self.correlation_id));
+            .push_with(names::MESSAGE_ID, |out| write_uuid(&self.message_id, out))
+            .push_with(names::CORRELATION_ID, |out| {
+                write_uuid(&self.correlation_id, out)
+            });
         if let Some(causation) = &self.causation_id {
-            headers.push_owned(names::CAUSATION_ID, uuid_bytes(causation));
+            headers.push_with(names::CAUSATION_ID, |out| write_uuid(causation, out));
         }
         headers
-            .push_owned(names::MESSAGE_TYPE, self.message_type.as_bytes().to_vec())
-            .push_owned(
-                names::TRACEPARENT,
-                self.traceparent.to_string().into_bytes(),
-            )
-            .push_owned(
-                names::EVENT_TIME,
-                format_event_time(&self.event_time).into_bytes(),
-            );
+            .push_with(names::MESSAGE_TYPE, |out| {
+                out.extend_from_slice(self.message_type.as_bytes())
+            })
+            .push_with(names::TRACEPARENT, |out| {
+                out.extend_from_slice(&self.traceparent.to_bytes())
+            })
+            .push_with(names::EVENT_TIME, |out| {
+                write_event_time(&self.event_time, out)
+            });
         headers
     }
 }

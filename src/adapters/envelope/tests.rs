@@ -157,3 +157,29 @@ fn dlq_headers_keep_the_original_and_say_why() {
     assert_eq!(h.get_str(names::DLQ_SOURCE_OFFSET), Some("41"));
     assert!(h.get_str(names::DLQ_ERROR).unwrap().len() <= 1024);
 }
+
+#[test]
+fn event_time_is_written_as_chrono_formats_it() {
+    let times = [
+        Utc.with_ymd_and_hms(2025, 1, 31, 9, 30, 0).unwrap(),
+        Utc.timestamp_millis_opt(1_700_000_000_123).unwrap(),
+        Utc.timestamp_millis_opt(0).unwrap(),
+        Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+        Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(-1, 6, 1, 12, 0, 0).unwrap(),
+        // A leap second: chrono writes its milliseconds as 1000 and more.
+        chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 1_500))
+            .unwrap()
+            .and_utc(),
+    ];
+    for time in times {
+        let mut written = b"x".to_vec();
+        write_event_time(&time, &mut written);
+        assert_eq!(
+            written[1..],
+            *format_event_time(&time).as_bytes(),
+            "{time:?}"
+        );
+    }
+}

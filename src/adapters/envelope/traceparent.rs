@@ -29,6 +29,18 @@ fn hex<const N: usize>(s: &str) -> Option<u128> {
 }
 
 impl TraceParent {
+    /// The length of the header's text.
+    pub const LENGTH: usize = 55;
+
+    /// The header's text: `00-<32 hex>-<16 hex>-<2 hex>`.
+    pub fn to_bytes(&self) -> [u8; Self::LENGTH] {
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        write_hex(&mut text[3..35], self.trace_id);
+        write_hex(&mut text[36..52], u128::from(self.parent_id));
+        write_hex(&mut text[53..55], u128::from(self.flags));
+        text
+    }
+
     /// Builds one; `None` when an id is zero.
     pub fn new(trace_id: u128, parent_id: u64, flags: u8) -> Option<Self> {
         (trace_id != 0 && parent_id != 0).then_some(Self {
@@ -104,12 +116,8 @@ impl fmt::Display for TraceParent {
     /// `00-<32 hex>-<16 hex>-<2 hex>`, written without the formatting machinery (one per
     /// record the worker writes).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
-        write_hex(&mut text[3..35], self.trace_id);
-        write_hex(&mut text[36..52], u128::from(self.parent_id));
-        write_hex(&mut text[53..55], u128::from(self.flags));
-        // Only ASCII hex digits and dashes were written.
-        f.write_str(std::str::from_utf8(&text).unwrap_or_default())
+        // Only ASCII hex digits and dashes are written.
+        f.write_str(std::str::from_utf8(&self.to_bytes()).unwrap_or_default())
     }
 }
 

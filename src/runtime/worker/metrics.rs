@@ -40,17 +40,27 @@ pub struct WorkerMetrics {
     dead_letter_reasons: Mutex<BTreeMap<&'static str, u64>>,
 }
 
+/// Counts one `key` (no allocation once the key is known: this runs once per record).
+fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_owned(), 1);
+        }
+    }
+}
+
 impl WorkerMetrics {
     pub(crate) fn processed(&self, message_type: &str, rejected: bool) {
         self.records_processed.fetch_add(1, Relaxed);
         if rejected {
             self.records_rejected.fetch_add(1, Relaxed);
             if let Ok(mut map) = self.rejected_by_type.lock() {
-                *map.entry(message_type.to_owned()).or_default() += 1;
+                count(&mut map, message_type);
             }
         }
         if let Ok(mut map) = self.by_type.lock() {
-            *map.entry(message_type.to_owned()).or_default() += 1;
+            count(&mut map, message_type);
         }
     }
 

@@ -27,12 +27,7 @@ async fn reference_worker(codec: &Codec, topics: &Topics) {
     let mut bus = bootstrap::worker().expect("wiring");
     let mut out: Vec<OutboundRecord> = Vec::new();
     for r in &input {
-        let headers = HeaderList(
-            r.headers
-                .iter()
-                .map(|(k, v)| (k.clone().into(), v.clone()))
-                .collect(),
-        );
+        let headers: HeaderList = r.headers.iter().collect();
         let record = InboundRecord {
             topic: &topics.commands,
             partition: r.partition,
@@ -174,13 +169,7 @@ async fn the_harness_and_checker_work_against_a_reference_worker_on_the_real_bro
         topic: setup.topics.events.clone(),
         key: event.key.clone().unwrap_or_default(),
         payload: event.payload.clone(),
-        headers: HeaderList(
-            event
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone().into(), v.clone()))
-                .collect(),
-        ),
+        headers: event.headers.iter().collect(),
         partition: Some(event.partition),
     };
     let producer = producer(&unique("dup")).await;

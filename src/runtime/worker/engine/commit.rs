@@ -181,22 +181,18 @@ impl Engine {
     /// replica committed which records, when).
     fn offset_ranges(&self) -> String {
         let mut ranges = String::new();
-        for ((topic, partition), next) in &self.batch.next {
-            let first = self.batch.first.get(&(topic.clone(), *partition));
-            let _ = write!(
-                ranges,
-                "{topic}[{partition}]{}..{next} ",
-                first.unwrap_or(next)
-            );
+        for (topic, partition, range) in self.batch.inputs.iter() {
+            let next = range.next.unwrap_or(range.first);
+            let _ = write!(ranges, "{topic}[{partition}]{}..{next} ", range.first);
         }
         ranges
     }
 
     fn offsets(&self) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), next) in &self.batch.next {
+        for (topic, partition, next) in self.batch.inputs.next() {
             // Cannot fail: the offset is a plain value.
-            let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
+            let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(next));
         }
         tpl
     }
@@ -237,13 +233,13 @@ impl Engine {
         }
         let batch = self.roll_back();
         let assignment = consumer.assignment().unwrap_or_default();
-        for ((topic, partition), first) in batch.first {
-            if assignment.find_partition(&topic, partition).is_some() {
+        for (topic, partition, range) in batch.inputs.iter() {
+            if assignment.find_partition(topic, partition).is_some() {
                 consumer
                     .seek(
-                        &topic,
+                        topic,
                         partition,
-                        Offset::Offset(first),
+                        Offset::Offset(range.first),
                         Duration::from_secs(10),
                     )
                     .map_err(WorkerError::Rewind)?;

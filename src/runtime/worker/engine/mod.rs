@@ -170,7 +170,7 @@ impl Engine {
             // Refusals reported since the last batch closed belong to an aborted batch.
             let _ = self.producer.context().take();
         }
-        let topic = message.topic().to_owned();
+        let topic = message.topic();
         let partition = message.partition();
         let offset = message.offset();
         let headers = message
@@ -178,7 +178,7 @@ impl Engine {
             .map(HeaderList::from_rdkafka)
             .unwrap_or_default();
         let record = InboundRecord {
-            topic: &topic,
+            topic,
             partition,
             offset,
             key: message.key(),
@@ -198,12 +198,9 @@ impl Engine {
         // Where an abort rewinds this partition to — recorded before handling: when this very
         // record interrupts the batch (e.g. the registry is down) and is its partition's first,
         // the rewind must still bring it back, or it would be skipped (found by scripts/chaos).
-        self.batch
-            .first
-            .entry((topic.clone(), partition))
-            .or_insert(offset);
+        self.batch.inputs.reached(topic, partition, offset);
         self.handle(&record, &span)?;
-        self.batch.next.insert((topic, partition), offset + 1);
+        self.batch.inputs.processed(topic, partition, offset);
         self.batch.records += 1;
         Ok(())
     }
@@ -239,7 +236,7 @@ impl Engine {
             "correlation_id",
             tracing::field::display(&decoded.meta.correlation_id),
         );
-        span.record("message_type", decoded.meta.message_type.as_str());
+        span.record("message_type", &*decoded.meta.message_type);
         let is_command_topic = record.topic == self.settings.topics.commands;
         let outcome = match &decoded.inbound.message {
             InboundMessage::Command(command) if is_command_topic => {
