@@ -26,6 +26,30 @@ pub struct Worker {
     pub addr: String,
 }
 
+/// Starts the process under test in a session of its own, as it would run in a pod of its own.
+///
+/// The kernel shares the CPU fairly between sessions first (autogroup scheduling, on by
+/// default on desktop and cloud kernels), then between the processes of a session. Spawned
+/// into this driver's session, the worker shared one session's share with the open-loop sender
+/// and the verifier (≈ 25 % of a core at 32k commands/s): at 50 % load its processing thread
+/// spent more time waiting for a core than on one, and the broker, in a session of its own,
+/// was never slowed alike. Each process under test (worker, raw passthrough, Kafka's perf
+/// tools) gets its own session, like the broker.
+pub fn own_session(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: `setsid` is async-signal-safe, touches no memory of the parent, and is the only
+    // call made between fork and exec. It fails only for a process-group leader, which a
+    // freshly forked child is not.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -51,7 +75,7 @@ impl Worker {
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
         let logfile = std::fs::File::create(log)?;
-        let child = Command::new(bin)
+        let child = own_session(&mut Command::new(bin))
             .arg("run")
             .env("TOPIC_PREFIX", &spec.prefix)
             .env("GROUP_ID", &spec.group)
@@ -160,7 +184,7 @@ pub fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
 /// Spawns the raw passthrough (this executable) and waits for its `ready` line.
 pub fn spawn_passthrough(args: &[String], log: &Path) -> Result<(Child, Instant)> {
     let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
+    let mut child = own_session(&mut Command::new(exe))
         .arg("passthrough")
         .args(args)
         .stdin(Stdio::null())

@@ -14,7 +14,7 @@ use super::{say, Config, Ctx};
 use crate::kafka::{self, OffsetWatch};
 use crate::procmon;
 use crate::report::{self, Drain};
-use crate::worker::{self, Worker};
+use crate::worker::{self, own_session, Worker};
 
 /// Runs a Java perf tool to completion, sampling its CPU and memory.
 fn run_java(
@@ -24,7 +24,7 @@ fn run_java(
     log: PathBuf,
 ) -> Result<(String, Drain)> {
     let started = Instant::now();
-    let mut child = Command::new("java")
+    let mut child = own_session(&mut Command::new("java"))
         .arg("-cp")
         .arg(format!("{}/*", libs.display()))
         .arg(class)

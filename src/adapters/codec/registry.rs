@@ -13,7 +13,6 @@
 //! - a failure is never cached: `AvroDecoder::remove_errors_from_cache()` runs after every
 //!   failed attempt, so an outage heals by itself once the registry answers again.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -165,8 +164,10 @@ fn describe(e: &SRCError) -> String {
 pub struct RegistryClient {
     settings: SrSettings,
     decoder: AvroDecoder,
-    /// Schema ids by record type and topic (looked up without building the subject name).
-    ids: RwLock<HashMap<RecordType, HashMap<String, u32>>>,
+    /// Schema ids by record type (its place in [`RecordType::ALL`]), then topic (a record type
+    /// goes to one or two topics: a short list). Looked up for every record written, without
+    /// building the subject name or hashing the topic.
+    ids: RwLock<Vec<Vec<(String, u32)>>>,
     registration: Registration,
     retry: RetryPolicy,
 }
@@ -201,7 +202,7 @@ impl RegistryClient {
         Ok(Self {
             decoder: AvroDecoder::new(settings.clone()),
             settings,
-            ids: RwLock::new(HashMap::new()),
+            ids: RwLock::new(vec![Vec::new(); RecordType::ALL.len()]),
             registration: config.registration,
             retry: RetryPolicy {
                 max_attempts: config.retry.max_attempts.max(1),
@@ -293,13 +294,20 @@ impl RegistryClient {
             },
         })?;
         if let Ok(mut ids) = self.ids.write() {
-            ids.entry(record).or_default().insert(topic.to_owned(), id);
+            if let Some(topics) = ids.get_mut(record as usize) {
+                match topics.iter_mut().find(|(t, _)| t == topic) {
+                    Some((_, cached)) => *cached = id,
+                    None => topics.push((topic.to_owned(), id)),
+                }
+            }
         }
         Ok(id)
     }
 
     fn cached_id(&self, topic: &str, record: RecordType) -> Option<u32> {
-        self.ids.read().ok()?.get(&record)?.get(topic).copied()
+        let ids = self.ids.read().ok()?;
+        let topics = ids.get(record as usize)?;
+        topics.iter().find(|(t, _)| t == topic).map(|(_, id)| *id)
     }
 
     /// The writer schema registered under `id` (cached by the converter's decoder).
