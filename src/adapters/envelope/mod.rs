@@ -2,10 +2,11 @@
 //! (`message-id`, `correlation-id`, `causation-id`, `message-type`, `traceparent`,
 //! `event-time`) and the `dlq-*` headers of dead-lettered records.
 //!
-//! Headers are handled as a plain [`HeaderList`] (`Vec<(name, Vec<u8>)>`), independent of
-//! rdkafka, with conversions from any `rdkafka::message::Headers` and to `OwnedHeaders`. The
-//! names of [`names`] are kept as `&'static str` (no allocation per header: every record in
-//! and out has six of them), any other name as an owned string.
+//! Headers are handled as a [`HeaderList`] (names, and every value packed in one buffer),
+//! independent of rdkafka, with conversions from any `rdkafka::message::Headers` and to
+//! `OwnedHeaders`. The names of [`names`] are kept as `&'static str`, any other name as an owned
+//! string; the envelope's values are written straight into the list's buffer (every record in
+//! and out has six of them).
 //!
 //! Invariants:
 //! - [`MessageMeta::from_inbound`] never fails: a missing or invalid header gets a sensible
