@@ -28,13 +28,12 @@ pub struct Worker {
 
 /// Starts the process under test in a session of its own, as it would run in a pod of its own.
 ///
-/// The kernel shares the CPU fairly between sessions first (autogroup scheduling, on by
-/// default on desktop and cloud kernels), then between the processes of a session. Spawned
-/// into this driver's session, the worker shared one session's share with the open-loop sender
-/// and the verifier (≈ 25 % of a core at 32k commands/s): at 50 % load its processing thread
-/// spent more time waiting for a core than on one, and the broker, in a session of its own,
-/// was never slowed alike. Each process under test (worker, raw passthrough, Kafka's perf
-/// tools) gets its own session, like the broker.
+/// With autogroup scheduling (`/proc/sys/kernel/sched_autogroup_enabled`) the kernel shares
+/// the CPU between sessions first, then between the processes of a session. Spawned into this
+/// driver's session, the worker shared one share with the open-loop sender and the verifier
+/// (≈ 25 % of a core at 32k commands/s), while the broker, started in a session of its own by
+/// `scripts/stack`, had a whole share. Each process under test (worker, raw passthrough,
+/// Kafka's perf tools) gets its own session, like the broker.
 pub fn own_session(command: &mut Command) -> &mut Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: `setsid` is async-signal-safe, touches no memory of the parent, and is the only
