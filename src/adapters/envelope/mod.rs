@@ -152,13 +152,10 @@ pub fn format_event_time(time: &DateTime<Utc>) -> String {
 /// (one per record the worker writes).
 pub fn write_event_time(time: &DateTime<Utc>, out: &mut Vec<u8>) {
     let year = time.year();
-    if !(0..=9999).contains(&year) {
-        out.extend_from_slice(format_event_time(time).as_bytes());
-        return;
-    }
-    // A leap second's nanoseconds exceed 10⁹; chrono prints them as milliseconds ≥ 1000.
+    // A leap second's nanoseconds exceed 10⁹; chrono prints them as milliseconds ≥ 1000. Such
+    // times, and years of other than four digits, take chrono's formatting.
     let millis = time.timestamp_subsec_millis();
-    if millis > 999 {
+    if !(0..=9999).contains(&year) || millis > 999 {
         out.extend_from_slice(format_event_time(time).as_bytes());
         return;
     }
