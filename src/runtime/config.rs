@@ -190,7 +190,19 @@ impl WorkerSettings {
         // assignment began processing 0.45 s late (the first fetch carried one empty
         // external-events partition). 100 ms bounds that wait, for eight more empty fetches
         // per second per broker while idle.
-        self.defaults(&mut config, &[("fetch.wait.max.ms", "100")]);
+        // Kafka asks for heartbeats at no more than a third of the session timeout; librdkafka's
+        // fixed 3000 ms default leaves a 6 s session (the broker's minimum) two chances, and
+        // makes the moment of an eviction uncertain by half the session.
+        let heartbeat = (self.session_timeout.as_millis() / 3)
+            .clamp(1, 3000)
+            .to_string();
+        self.defaults(
+            &mut config,
+            &[
+                ("fetch.wait.max.ms", "100"),
+                ("heartbeat.interval.ms", heartbeat.as_str()),
+            ],
+        );
         config
             .set("group.id", &self.group_id)
             .set("enable.auto.commit", "false")
@@ -314,6 +326,26 @@ mod tests {
         assert_eq!(s.consumer_config().get("fetch.wait.max.ms"), Some("100"));
         s.properties.set("fetch.wait.max.ms", "500").unwrap();
         assert_eq!(s.consumer_config().get("fetch.wait.max.ms"), Some("500"));
+    }
+
+    #[test]
+    fn heartbeats_default_to_a_third_of_the_session_at_most_3_s() {
+        let mut s = settings();
+        s.session_timeout = Duration::from_millis(6000);
+        assert_eq!(
+            s.consumer_config().get("heartbeat.interval.ms"),
+            Some("2000")
+        );
+        s.session_timeout = Duration::from_millis(45_000);
+        assert_eq!(
+            s.consumer_config().get("heartbeat.interval.ms"),
+            Some("3000")
+        );
+        s.properties.set("heartbeat.interval.ms", "500").unwrap();
+        assert_eq!(
+            s.consumer_config().get("heartbeat.interval.ms"),
+            Some("500")
+        );
     }
 
     #[test]

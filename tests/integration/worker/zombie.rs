@@ -17,6 +17,10 @@ use super::{Setup, Stream, CATCH_UP, READY, SHUTDOWN};
 use crate::harness::worker::{end_offsets, poll_committed, spawn_worker, wait_committed};
 use crate::harness::{read_all, Isolation};
 
+/// The workers' session timeout and heartbeat interval.
+const SESSION: Duration = Duration::from_secs(6);
+const HEARTBEAT: Duration = Duration::from_millis(500);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_worker_is_fenced_and_its_late_writes_never_show() {
     let mut s = Setup::new("zombie").await;
@@ -27,10 +31,18 @@ async fn a_frozen_worker_is_fenced_and_its_late_writes_never_show() {
     s.producer.flush().await;
     // 6 s is the broker's minimum session timeout; the short transaction timeout lets the
     // coordinator abort the frozen worker's open transaction (checked every 10 s by default).
+    // The coordinator counts the session from the last heartbeat it received, not from the
+    // freeze: heartbeats every 500 ms put the earliest correct takeover 5.5 s after it.
     let spec = |n| {
-        s.spec(n)
-            .session_timeout_ms(6000)
-            .transaction_timeout_ms(6000)
+        let mut spec = s
+            .spec(n)
+            .session_timeout_ms(SESSION.as_millis() as u64)
+            .transaction_timeout_ms(6000);
+        spec.extra_args.extend([
+            "-X".to_string(),
+            format!("heartbeat.interval.ms={}", HEARTBEAT.as_millis()),
+        ]);
+        spec
     };
     let mut a = spawn_worker(&spec(0)).await;
     a.wait_ready(READY).await;
@@ -110,8 +122,9 @@ async fn a_frozen_worker_is_fenced_and_its_late_writes_never_show() {
     .await;
     let takeover = frozen.elapsed();
     assert!(
-        takeover > Duration::from_secs(6),
-        "the survivor cannot own the zombie's partitions before its 6 s session timed out \
+        takeover > SESSION - HEARTBEAT,
+        "the survivor cannot own the zombie's partitions before its {SESSION:?} session, \
+         counted from its last heartbeat at most {HEARTBEAT:?} before the freeze, timed out \
          (took {takeover:?})"
     );
     zombie.resume();
