@@ -184,12 +184,16 @@ impl WorkerSettings {
     /// The group consumer: manual offsets, read_committed, cooperative rebalancing.
     pub fn consumer_config(&self) -> ClientConfig {
         let mut config = self.client_base();
-        // librdkafka keeps one fetch per broker in flight, and the broker holds a fetch that
-        // finds no data for up to `fetch.wait.max.ms` (500 by default). Partitions whose start
-        // is found while such a fetch waits are fetched only after it: with the default, every
-        // assignment began processing 0.45 s late (the first fetch carried one empty
-        // external-events partition). 100 ms bounds that wait, for eight more empty fetches
-        // per second per broker while idle.
+        // librdkafka keeps one fetch per broker in flight, and the broker holds a fetch until
+        // it finds `fetch.min.bytes` (1 by default) or `fetch.wait.max.ms` (500) passes.
+        // - The wait: partitions whose start is found while a fetch waits are fetched only after
+        //   it; with 500, every assignment began processing 0.45 s late (the first fetch carried
+        //   one empty external-events partition). 10 ms bounds that, and the latency that the
+        //   minimum adds at low rates, for up to 100 empty fetches a second per broker while idle.
+        // - The minimum: with 1 byte, a steady stream is fetched a few records at a time, as
+        //   fast as the round trips go; each fetch costs the broker per partition. 64 KiB (6 ms
+        //   of commands at 40k/s) took the bench broker's CPU from 49 % to 40-41 % of a core at
+        //   40k commands/s (exactly-once 100 ms, two runs each; 47-49 % to 39-41 % at-least-once).
         // Kafka asks for heartbeats at no more than a third of the session timeout; librdkafka's
         // fixed 3000 ms default leaves a 6 s session (the broker's minimum) two chances, and
         // makes the moment of an eviction uncertain by half the session.
@@ -199,7 +203,8 @@ impl WorkerSettings {
         self.defaults(
             &mut config,
             &[
-                ("fetch.wait.max.ms", "100"),
+                ("fetch.wait.max.ms", "10"),
+                ("fetch.min.bytes", "65536"),
                 ("heartbeat.interval.ms", heartbeat.as_str()),
             ],
         );
@@ -323,7 +328,8 @@ mod tests {
     #[test]
     fn consumer_defaults_yield_to_pass_through_properties() {
         let mut s = settings();
-        assert_eq!(s.consumer_config().get("fetch.wait.max.ms"), Some("100"));
+        assert_eq!(s.consumer_config().get("fetch.wait.max.ms"), Some("10"));
+        assert_eq!(s.consumer_config().get("fetch.min.bytes"), Some("65536"));
         s.properties.set("fetch.wait.max.ms", "500").unwrap();
         assert_eq!(s.consumer_config().get("fetch.wait.max.ms"), Some("500"));
     }
