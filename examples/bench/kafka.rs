@@ -56,21 +56,27 @@ pub fn create_topics(env: &Env, names: &[String], partitions: i32) -> Result<()>
     Ok(())
 }
 
-/// Deletes every topic whose name starts with `prefix`; returns how many.
-pub fn delete_topics_with_prefix(env: &Env, prefix: &str) -> Result<usize> {
+/// The names of the topics that start with `prefix`.
+pub fn topics_with_prefix(env: &Env, prefix: &str) -> Result<Vec<String>> {
     let admin: AdminClient<DefaultClientContext> = env.client().create()?;
     let metadata = admin
         .inner()
         .fetch_metadata(None, std::time::Duration::from_secs(30))?;
-    let names: Vec<String> = metadata
+    Ok(metadata
         .topics()
         .iter()
         .map(|t| t.name().to_owned())
         .filter(|n| n.starts_with(prefix))
-        .collect();
+        .collect())
+}
+
+/// Deletes every topic whose name starts with `prefix`; returns how many.
+pub fn delete_topics_with_prefix(env: &Env, prefix: &str) -> Result<usize> {
+    let names = topics_with_prefix(env, prefix)?;
     if names.is_empty() {
         return Ok(0);
     }
+    let admin: AdminClient<DefaultClientContext> = env.client().create()?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

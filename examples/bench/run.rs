@@ -79,6 +79,10 @@ pub struct Options {
     /// Keep the run's topics (deleted at the end by default: they hold several GB).
     #[arg(long, env = "BENCH_KEEP_TOPICS", value_parser = clap::builder::FalseyValueParser::new())]
     pub keep_topics: bool,
+    /// Delete, before the run, the topics that earlier runs left behind (`bench-*`: a run
+    /// that was killed could not delete its own); without it they are only reported.
+    #[arg(long, env = "BENCH_CLEAN", value_parser = clap::builder::FalseyValueParser::new())]
+    pub clean: bool,
 }
 
 impl Options {
@@ -184,6 +188,7 @@ pub fn all(env: &Env, o: &Options) -> Result<Report> {
             .enable_all()
             .build()?,
     };
+    leftovers(env, o.clean);
     let measured = measure(&ctx, stamp);
     // Every run creates its own topics (several GB at the default sizes): delete them, also
     // after a failure, unless asked to keep them for a look.
@@ -197,6 +202,33 @@ pub fn all(env: &Env, o: &Options) -> Result<Report> {
         }
     }
     measured
+}
+
+/// Reports (or, with `clean`, deletes) the topics of earlier runs: a killed run leaves several
+/// GB behind, and a broker whose disk fills stops ("all log dirs have failed").
+fn leftovers(env: &Env, clean: bool) {
+    let prefix = "bench-";
+    let result = if clean {
+        kafka::delete_topics_with_prefix(env, prefix).map(|n| {
+            if n > 0 {
+                say(format!(
+                    "deleted {n} topics that earlier runs left ({prefix}*)"
+                ));
+            }
+        })
+    } else {
+        kafka::topics_with_prefix(env, prefix).map(|names| {
+            if !names.is_empty() {
+                say(format!(
+                    "{} topics of earlier runs ({prefix}*) hold disk space; BENCH_CLEAN=1 deletes them",
+                    names.len()
+                ));
+            }
+        })
+    };
+    if let Err(e) = result {
+        say(format!("could not look for earlier runs' topics: {e}"));
+    }
 }
 
 fn measure(ctx: &Ctx, stamp: chrono::DateTime<chrono::Utc>) -> Result<Report> {
