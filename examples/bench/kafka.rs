@@ -58,7 +58,13 @@ pub fn create_topics(env: &Env, names: &[String], partitions: i32) -> Result<()>
 
 /// The names of the topics that start with `prefix`.
 pub fn topics_with_prefix(env: &Env, prefix: &str) -> Result<Vec<String>> {
-    let admin: AdminClient<DefaultClientContext> = env.client().create()?;
+    names_with_prefix(&env.client().create()?, prefix)
+}
+
+fn names_with_prefix(
+    admin: &AdminClient<DefaultClientContext>,
+    prefix: &str,
+) -> Result<Vec<String>> {
     let metadata = admin
         .inner()
         .fetch_metadata(None, std::time::Duration::from_secs(30))?;
@@ -72,11 +78,11 @@ pub fn topics_with_prefix(env: &Env, prefix: &str) -> Result<Vec<String>> {
 
 /// Deletes every topic whose name starts with `prefix`; returns how many.
 pub fn delete_topics_with_prefix(env: &Env, prefix: &str) -> Result<usize> {
-    let names = topics_with_prefix(env, prefix)?;
+    let admin: AdminClient<DefaultClientContext> = env.client().create()?;
+    let names = names_with_prefix(&admin, prefix)?;
     if names.is_empty() {
         return Ok(0);
     }
-    let admin: AdminClient<DefaultClientContext> = env.client().create()?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
