@@ -5,6 +5,12 @@
 //! from the intended time (not the actual send) avoids coordinated omission: a stalled
 //! sender or worker shows up as latency. The sender sleeps between bursts instead of spinning,
 //! so it leaves the CPU to the worker and the broker.
+//!
+//! The event's own timestamp (its CreateTime: when the worker produced it, to the millisecond,
+//! on the same host's clock) splits each latency in two: intended send → processed (sending,
+//! fetching, queueing behind other records, processing) and processed → visible (the wait for
+//! the batch's commit, the commit, the transaction markers). The first grows with queueing on
+//! a saturated machine; the second is what the commit interval bounds.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,11 +61,42 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| Histogram::new(3).unwrap())
 }
 
+/// What the verifier recorded for the commands whose first event it read, in microseconds.
+pub struct Recorded {
+    /// Intended send time → first event read (read_committed).
+    pub end_to_end: Histogram<u64>,
+    /// Intended send time → the worker produced that event (its timestamp).
+    pub to_processed: Histogram<u64>,
+    /// The event produced → read.
+    pub to_visible: Histogram<u64>,
+}
+
+impl Recorded {
+    fn new() -> Recorded {
+        Recorded {
+            end_to_end: new_histogram(),
+            to_processed: new_histogram(),
+            to_visible: new_histogram(),
+        }
+    }
+
+    /// Records one answered command: `intended` send, event `produced` and `read`, all ns since
+    /// the epoch (`produced` to the millisecond, or unknown).
+    fn record(&mut self, intended: u64, produced: Option<u64>, read: u64) {
+        let us = |from: u64, to: u64| (to.saturating_sub(from) / 1000).max(1);
+        let _ = self.end_to_end.record(us(intended, read));
+        if let Some(produced) = produced {
+            let _ = self.to_processed.record(us(intended, produced));
+            let _ = self.to_visible.record(us(produced, read));
+        }
+    }
+}
+
 /// The verifier: reads `topic` (read_committed, from the beginning) until stopped.
 pub struct Verifier {
     stop: Arc<AtomicBool>,
     pending: Arc<Mutex<HashMap<String, u64>>>,
-    histogram: Arc<Mutex<Histogram<u64>>>,
+    recorded: Arc<Mutex<Recorded>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
@@ -79,8 +116,8 @@ impl Verifier {
         consumer.assign(&tpl)?;
         let stop = Arc::new(AtomicBool::new(false));
         let pending: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-        let histogram = Arc::new(Mutex::new(new_histogram()));
-        let (s, p, h) = (stop.clone(), pending.clone(), histogram.clone());
+        let recorded = Arc::new(Mutex::new(Recorded::new()));
+        let (s, p, h) = (stop.clone(), pending.clone(), recorded.clone());
         let thread = std::thread::spawn(move || -> Result<()> {
             while !s.load(Ordering::Relaxed) {
                 let Some(m) = consumer.poll(Duration::from_millis(50)) else {
@@ -93,8 +130,8 @@ impl Verifier {
                 };
                 let intended = lock(&p).remove(cause);
                 if let Some(intended) = intended {
-                    let us = now.saturating_sub(intended) / 1000;
-                    let _ = lock(&h).record(us.max(1));
+                    let produced = m.timestamp().to_millis().map(|ms| ms as u64 * 1_000_000);
+                    lock(&h).record(intended, produced, now);
                 }
             }
             Ok(())
@@ -102,7 +139,7 @@ impl Verifier {
         Ok(Verifier {
             stop,
             pending,
-            histogram,
+            recorded,
             thread: Some(thread),
         })
     }
@@ -117,9 +154,9 @@ impl Verifier {
         lock(&self.pending).len()
     }
 
-    /// Takes the histogram recorded so far and starts a new one.
-    pub fn take(&self) -> Histogram<u64> {
-        std::mem::replace(&mut *lock(&self.histogram), new_histogram())
+    /// Takes the histograms recorded so far and starts new ones.
+    pub fn take(&self) -> Recorded {
+        std::mem::replace(&mut *lock(&self.recorded), Recorded::new())
     }
 
     pub fn finish(mut self) -> Result<()> {
@@ -209,5 +246,20 @@ mod tests {
         assert!((s.p50_ms - 50.0).abs() < 0.1, "{s:?}");
         assert!((s.p99_ms - 99.0).abs() < 0.1, "{s:?}");
         assert!((s.max_ms - 100.0).abs() < 0.1, "{s:?}");
+    }
+
+    #[test]
+    fn the_event_timestamp_splits_the_latency() {
+        let mut r = Recorded::new();
+        let ms = 1_000_000;
+        r.record(1_000 * ms, Some(1_012 * ms), 1_090 * ms);
+        r.record(1_000 * ms, None, 1_050 * ms);
+        assert_eq!(r.end_to_end.len(), 2);
+        assert_eq!(r.to_processed.len(), 1);
+        assert!((summarize(&r.to_processed).max_ms - 12.0).abs() < 0.1);
+        assert!((summarize(&r.to_visible).max_ms - 78.0).abs() < 0.1);
+        // A clock read before the intended time counts as the smallest latency, not a wrap.
+        r.record(1_000 * ms, Some(999 * ms), 1_001 * ms);
+        assert_eq!(r.to_processed.min(), 1);
     }
 }

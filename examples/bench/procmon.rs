@@ -1,5 +1,7 @@
 //! Process measurements from `/proc`: CPU time (user + system), current and peak resident
-//! memory. Linux only; the parsers are pure and unit-tested.
+//! memory; and the whole machine's busy CPU time (`/proc/stat`), which shows how much of the
+//! shared cores the worker, the broker and the driver leave. Linux only; the parsers are pure
+//! and unit-tested.
 
 use std::time::Instant;
 
@@ -56,6 +58,58 @@ pub fn cpu_percent(from: &Sample, to: &Sample) -> f64 {
     100.0 * (to.cpu_seconds - from.cpu_seconds) / wall
 }
 
+/// Busy and total CPU seconds of all cores, from the `cpu` line of `/proc/stat` (busy: user,
+/// nice, system, irq, softirq, steal; idle and iowait are not).
+pub fn machine_cpu_from_stat(stat: &str) -> Option<(f64, f64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = ticks[..] else {
+        return None;
+    };
+    let busy = user + nice + system + irq + softirq + steal;
+    Some((
+        busy / TICKS_PER_SECOND,
+        (busy + idle + iowait) / TICKS_PER_SECOND,
+    ))
+}
+
+/// One sample of the whole machine's CPU time.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineSample {
+    busy_seconds: f64,
+    total_seconds: f64,
+    cores: usize,
+}
+
+pub fn machine_sample() -> Option<MachineSample> {
+    let (busy_seconds, total_seconds) =
+        machine_cpu_from_stat(&std::fs::read_to_string("/proc/stat").ok()?)?;
+    Some(MachineSample {
+        busy_seconds,
+        total_seconds,
+        cores: cores(),
+    })
+}
+
+/// The cores this process may run on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The machine's CPU use between two samples, in percent of one core (of `cores × 100`).
+pub fn machine_busy_percent(from: &MachineSample, to: &MachineSample) -> f64 {
+    let total = to.total_seconds - from.total_seconds;
+    if total <= 0.0 {
+        return 0.0;
+    }
+    100.0 * to.cores as f64 * (to.busy_seconds - from.busy_seconds) / total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +128,14 @@ mod tests {
         assert_eq!(status_kib_field(status, "VmRSS"), Some(1024 * 1024));
         assert_eq!(status_kib_field(status, "VmHWM"), Some(2048 * 1024));
         assert_eq!(status_kib_field(status, "VmSwap"), None);
+    }
+
+    #[test]
+    fn machine_cpu_counts_busy_ticks_apart_from_idle_and_iowait() {
+        let stat = "cpu  600 0 200 1000 100 50 50 0 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(machine_cpu_from_stat(stat), Some((9.0, 20.0)));
+        assert_eq!(machine_cpu_from_stat("cpu  1 2\n"), None);
+        assert_eq!(machine_cpu_from_stat("intr 1\n"), None);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The benchmark's results: what is measured, the targets of issue #8 evaluated on them, the
-//! markdown table, and the parsers of Kafka's perf tools' output. Pure, unit-tested.
+//! markdown tables (`markdown`), and the parsers of Kafka's perf tools' output. Pure,
+//! unit-tested.
 
 use serde::Serialize;
+
+mod markdown;
 
 /// One drain: `records` preloaded input records consumed (and their effects committed).
 #[derive(Debug, Clone, Serialize)]
@@ -61,6 +64,26 @@ pub struct Latency {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    pub breakdown: Breakdown,
+}
+
+/// Where a latency level's time went (see the `latency` module), and the CPU the machine's
+/// processes used meanwhile, % of one core. The percentiles of the two parts do not add up
+/// to the end-to-end ones: they are taken over the records separately.
+#[derive(Debug, Clone, Serialize)]
+pub struct Breakdown {
+    /// Intended send time → the worker produced the command's first event.
+    pub to_processed_p50_ms: f64,
+    pub to_processed_p99_ms: f64,
+    /// That event produced → read committed by the verifier.
+    pub to_visible_p50_ms: f64,
+    pub to_visible_p99_ms: f64,
+    pub cpu_worker_percent: f64,
+    /// The bench process: the sender and the verifier.
+    pub cpu_driver_percent: f64,
+    /// Every process on the machine (the broker too, when it runs here).
+    pub cpu_machine_percent: f64,
+    pub cores: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -169,79 +192,6 @@ impl Report {
             });
         }
         self.targets = t;
-    }
-
-    /// The markdown tables.
-    pub fn markdown(&self) -> String {
-        let s = &self.sizes;
-        let mut out = format!(
-            "Measured {} on {}.\nDrain: {} commands over {} skus, {} partitions (max batch {}); latency: {} s per load level.\n\n",
-            self.date, self.machine, s.records, s.skus, s.partitions, s.max_batch, s.latency_seconds
-        );
-        out.push_str("| drain | records/s | × raw passthrough | CPU % | peak RSS | |\n|---|---:|---:|---:|---:|---|\n");
-        let raw = self.drain_rate(RAW);
-        for d in &self.drain {
-            let ratio = raw
-                .filter(|r| *r > 0.0)
-                .map(|r| format!("{:.2}", d.records_per_second / r))
-                .unwrap_or_else(|| "–".into());
-            out.push_str(&format!(
-                "| {} | {:.0} | {} | {} | {} | {} |\n",
-                d.name,
-                d.records_per_second,
-                ratio,
-                d.cpu_percent
-                    .map(|c| format!("{c:.0}"))
-                    .unwrap_or_else(|| "–".into()),
-                d.peak_rss_bytes.map(mib).unwrap_or_else(|| "–".into()),
-                d.described()
-            ));
-        }
-        if !self.latency.is_empty() {
-            out.push_str("\n| end-to-end latency (read_committed) | load | rate/s | measured | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
-            for l in &self.latency {
-                out.push_str(&format!(
-                    "| {} | {} % | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
-                    l.name,
-                    l.load_percent,
-                    l.rate_per_second,
-                    l.measured,
-                    l.p50_ms,
-                    l.p99_ms,
-                    l.p999_ms,
-                    l.max_ms
-                ));
-            }
-        }
-        if let Some(r) = &self.restore {
-            out.push_str(&format!(
-                "\nRestore: {} changelog records ({} aggregates) in {:.2} s = **{:.0} records/s**.\n",
-                r.changelog_records, r.aggregates, r.seconds, r.records_per_second
-            ));
-        }
-        if let Some(m) = &self.memory {
-            out.push_str(&format!(
-                "Memory: {} aggregates (avg snapshot {:.0} B) → RSS {} vs {} for an empty worker = **{:.0} B per aggregate** + {} fixed.\n",
-                m.aggregates,
-                m.avg_snapshot_bytes,
-                mib(m.restored_worker_rss_bytes),
-                mib(m.empty_worker_rss_bytes),
-                m.bytes_per_aggregate,
-                mib(m.empty_worker_rss_bytes)
-            ));
-        }
-        if !self.targets.is_empty() {
-            out.push_str("\n| target | measured | holds |\n|---|---|---|\n");
-            for t in &self.targets {
-                out.push_str(&format!(
-                    "| {} | {} | {} |\n",
-                    t.target,
-                    t.measured,
-                    if t.holds { "yes" } else { "**no**" }
-                ));
-            }
-        }
-        out
     }
 }
 
@@ -359,6 +309,16 @@ mod tests {
                 p99_ms: 130.0,
                 p999_ms: 140.0,
                 max_ms: 150.0,
+                breakdown: Breakdown {
+                    to_processed_p50_ms: 12.0,
+                    to_processed_p99_ms: 31.5,
+                    to_visible_p50_ms: 61.0,
+                    to_visible_p99_ms: 110.0,
+                    cpu_worker_percent: 75.0,
+                    cpu_driver_percent: 21.0,
+                    cpu_machine_percent: 160.0,
+                    cores: 2,
+                },
             }],
             restore: Some(Restore {
                 changelog_records: 10,
@@ -398,6 +358,8 @@ mod tests {
         let md = r.markdown();
         assert!(md.contains("| worker exactly-once 100 ms | 57000 | 0.57 | 90 | 50.0 MiB |"));
         assert!(md.contains("| 50 % | 28500 |"));
+        assert!(md.contains("| machine (of 200) |"));
+        assert!(md.contains("| 50 % | 12.0 / 31.5 | 61.0 / 110.0 | 75 | 21 | 160 |"));
         assert!(md.contains("| **no** |"));
         assert!(md.contains("1000 commands over 10 skus"));
     }

@@ -8,15 +8,16 @@ use allocation_worker::adapters::topics::Topics;
 use anyhow::{anyhow, Result};
 
 use crate::kafka::{self, Encoded, Env, OffsetWatch};
-use crate::latency::{self, Verifier};
 use crate::procmon;
-use crate::report::{self, Drain, Latency, Memory, Report, Restore, Sizes};
+use crate::report::{self, Drain, Memory, Report, Restore, Sizes};
 use crate::worker::{self, Worker, WorkerSpec};
-use crate::workload::{self, Workload};
+use crate::workload;
 
 mod drain;
+mod levels;
 
 use drain::{drain_raw, drain_worker, perf_tools};
+use levels::latency_runs;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
@@ -353,9 +354,7 @@ fn machine() -> String {
         .and_then(|l| l.split(':').nth(1))
         .map(str::trim)
         .unwrap_or("unknown CPU");
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = procmon::cores();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mem = procmon::status_kib_field(&meminfo, "MemTotal").unwrap_or(0);
     format!(
@@ -413,118 +412,4 @@ fn restore_and_memory(ctx: &Ctx, c: &Config) -> Result<(Restore, Memory)> {
         avg_snapshot_bytes: avg_snapshot,
     };
     Ok((restore, memory))
-}
-
-fn latency_runs(ctx: &Ctx, c: &Config, max_rate: f64) -> Result<Vec<Latency>> {
-    let prefix = ctx.prefix(&format!("lat-{}", c.tag));
-    let topics = Topics::with_prefix(&prefix);
-    let mut w = Workload::new(ctx.o.skus, 4242);
-    let setup: Vec<_> = w
-        .setup()
-        .iter()
-        .map(|j| allocation_worker::entrypoints::produce::parse_command(j))
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow!(e))?;
-    ctx.preload(&prefix, &setup)?;
-    let group = format!("{prefix}worker");
-    let mut worker = Worker::spawn(
-        &ctx.o.worker_bin,
-        &ctx.spec(c, &prefix, &group),
-        &ctx.log(&format!("lat-{}", c.tag)),
-    )?;
-    let result = (|| -> Result<Vec<Latency>> {
-        worker.wait_ready(Duration::from_secs(120))?;
-        OffsetWatch::new(ctx.env, &group, &topics.commands, ctx.o.partitions)?
-            .wait_for(setup.len() as u64, Duration::from_secs(600))?;
-        let verifier = Verifier::start(ctx.env, &topics.events, ctx.o.partitions)?;
-        let mut out = vec![];
-        for &load in &ctx.o.loads {
-            let rate = max_rate * load as f64 / 100.0;
-            let n = (rate * ctx.o.latency_seconds as f64) as usize;
-            let warm = (rate * ctx.o.warmup_seconds as f64) as usize;
-            let commands = w.commands(warm + n).map_err(|e| anyhow!(e))?;
-            let encoded = kafka::encode(&ctx.codec, &ctx.rt, &topics, &commands)?;
-            verifier.take();
-            let (w0, d0) = (
-                procmon::sample(worker.pid()),
-                procmon::sample(std::process::id()),
-            );
-            let progress = std::env::var_os("BENCH_TRACE").map(|_| {
-                let (env, group, topic, parts) =
-                    (ctx.env.clone(), group.clone(), topics.commands.clone(), ctx.o.partitions);
-                let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let s2 = stop.clone();
-                let pending = verifier.pending_handle();
-                let t = std::thread::spawn(move || {
-                    let Ok(watch) = OffsetWatch::new(&env, &group, &topic, parts) else {
-                        return;
-                    };
-                    let t0 = Instant::now();
-                    while !s2.load(std::sync::atomic::Ordering::Relaxed) {
-                        let committed = watch.committed().unwrap_or(0);
-                        let end = watch.end().unwrap_or(0);
-                        let outstanding = pending.lock().map(|p| p.len()).unwrap_or(0);
-                        say(format!(
-                            "  t={:.1}s input end {end}, worker committed {committed} (lag {}), verifier outstanding {outstanding}",
-                            t0.elapsed().as_secs_f64(),
-                            end.saturating_sub(committed)
-                        ));
-                        std::thread::sleep(Duration::from_millis(1000));
-                    }
-                });
-                (stop, t)
-            });
-            let sent = latency::send_open_loop(
-                ctx.env,
-                &topics.commands,
-                &encoded,
-                warm,
-                rate,
-                &verifier,
-            )?;
-            let (w1, d1) = (
-                procmon::sample(worker.pid()),
-                procmon::sample(std::process::id()),
-            );
-            let cpu = |a: Option<procmon::Sample>, b: Option<procmon::Sample>| match (a, b) {
-                (Some(a), Some(b)) => procmon::cpu_percent(&a, &b),
-                _ => f64::NAN,
-            };
-            let deadline =
-                Instant::now() + Duration::from_millis(c.commit_ms) + Duration::from_secs(30);
-            while verifier.outstanding() > 0 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if let Some((stop, t)) = progress {
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                let _ = t.join();
-            }
-            let missing = verifier.outstanding();
-            let s = latency::summarize(&verifier.take());
-            say(format!(
-                "{} at {load} % ({rate:.0}/s, sent in {:.1} s, sender at most {:.1} ms late; CPU worker {:.0} %, driver {:.0} %): p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} ms, {missing} unanswered",
-                c.name, sent.elapsed.as_secs_f64(), sent.max_late.as_secs_f64() * 1e3,
-                cpu(w0, w1), cpu(d0, d1), s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms
-            ));
-            out.push(Latency {
-                name: c.name.clone(),
-                commit_interval_ms: Some(c.commit_ms),
-                load_percent: load,
-                rate_per_second: rate,
-                sent: n as u64,
-                measured: s.count,
-                p50_ms: s.p50_ms,
-                p99_ms: s.p99_ms,
-                p999_ms: s.p999_ms,
-                max_ms: s.max_ms,
-            });
-        }
-        verifier.finish()?;
-        if let Ok((_, metrics)) = worker::http_get(&worker.addr, "/metrics") {
-            let _ = std::fs::write(ctx.o.out.join(format!("lat-{}.metrics", c.tag)), metrics);
-        }
-        Ok(out)
-    })();
-    worker.stop()?;
-    result
 }
