@@ -188,8 +188,11 @@ impl WorkerSettings {
         // it finds `fetch.min.bytes` (1 by default) or `fetch.wait.max.ms` (500) passes.
         // - The wait: partitions whose start is found while a fetch waits are fetched only after
         //   it; with 500, every assignment began processing 0.45 s late (the first fetch carried
-        //   one empty external-events partition). 10 ms bounds that, and the latency that the
-        //   minimum adds at low rates, for up to 100 empty fetches a second per broker while idle.
+        //   one empty external-events partition). 5 ms bounds that, and the latency that the
+        //   minimum adds, for up to 200 empty fetches a second per broker while idle. A record
+        //   waits for its fetch up to this long before it is processed: at 40k commands/s, 5 ms
+        //   instead of 10 took the bench's exactly-once 100 ms p99 from 128-129 ms to 121-125
+        //   (three runs each, interleaved) at the same broker CPU.
         // - The minimum: with 1 byte, a steady stream is fetched a few records at a time, as
         //   fast as the round trips go; each fetch costs the broker per partition. 64 KiB (6 ms
         //   of commands at 40k/s) took the bench broker's CPU from 49 % to 40-41 % of a core at
@@ -203,7 +206,7 @@ impl WorkerSettings {
         self.defaults(
             &mut config,
             &[
-                ("fetch.wait.max.ms", "10"),
+                ("fetch.wait.max.ms", "5"),
                 ("fetch.min.bytes", "65536"),
                 ("heartbeat.interval.ms", heartbeat.as_str()),
             ],
@@ -328,7 +331,7 @@ mod tests {
     #[test]
     fn consumer_defaults_yield_to_pass_through_properties() {
         let mut s = settings();
-        assert_eq!(s.consumer_config().get("fetch.wait.max.ms"), Some("10"));
+        assert_eq!(s.consumer_config().get("fetch.wait.max.ms"), Some("5"));
         assert_eq!(s.consumer_config().get("fetch.min.bytes"), Some("65536"));
         s.properties.set("fetch.wait.max.ms", "500").unwrap();
         assert_eq!(s.consumer_config().get("fetch.wait.max.ms"), Some("500"));
