@@ -55,8 +55,10 @@ impl Drain {
 pub struct Latency {
     pub name: String,
     pub commit_interval_ms: Option<u64>,
-    /// Percent of the configuration's drained maximum.
+    /// Percent of the configuration's drained maximum (of a fixed rate: rounded).
     pub load_percent: u32,
+    /// Sent at a rate fixed for every run (`BENCH_FIXED_RATES`) rather than a percentage.
+    pub fixed_rate: bool,
     pub rate_per_second: f64,
     pub sent: u64,
     pub measured: u64,
@@ -163,7 +165,11 @@ impl Report {
                 holds: overhead <= 10.0,
             });
         }
-        for l in self.latency.iter().filter(|l| l.load_percent == 50) {
+        for l in self
+            .latency
+            .iter()
+            .filter(|l| l.load_percent == 50 && !l.fixed_rate)
+        {
             if let Some(ms) = l.commit_interval_ms {
                 let bound = ms as f64 + 25.0;
                 t.push(Target {
@@ -302,6 +308,7 @@ mod tests {
                 name: eos_name(100),
                 commit_interval_ms: Some(100),
                 load_percent: 50,
+                fixed_rate: false,
                 rate_per_second: 28_500.0,
                 sent: 10,
                 measured: 10,
@@ -349,6 +356,24 @@ mod tests {
                 ("20/s".to_string(), false),
             ]
         );
+    }
+
+    #[test]
+    fn a_fixed_rate_level_is_shown_but_not_held_to_the_targets() {
+        let mut r = report();
+        let mut fixed = r.latency[0].clone();
+        fixed.fixed_rate = true;
+        fixed.p99_ms = 90.0;
+        r.latency.insert(0, fixed);
+        r.evaluate();
+        let latency: Vec<&str> = r
+            .targets
+            .iter()
+            .filter(|t| t.target.starts_with("p99"))
+            .map(|t| t.measured.as_str())
+            .collect();
+        assert_eq!(latency, vec!["130.0 ms"]);
+        assert!(r.markdown().contains("| 50 % (fixed rate) | 28500 |"));
     }
 
     #[test]

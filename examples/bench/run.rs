@@ -64,6 +64,10 @@ pub struct Options {
         default_value = "25,50,80"
     )]
     pub loads: Vec<u32>,
+    /// Latency levels at fixed rates, records/s (comma-separated; `none` for none), run before
+    /// the percentages: every run measures the same load there, whatever its drains gave.
+    #[arg(long, env = "BENCH_FIXED_RATES", default_value = "20000")]
+    pub fixed_rates: String,
     /// Seconds of open-loop sending at each level's rate before the measured part (the
     /// worker's warm-up: first transactions, caches, connections), not counted.
     #[arg(long, env = "BENCH_WARMUP_SECONDS", default_value_t = 2)]
@@ -92,6 +96,17 @@ impl Options {
     }
     fn config(&self, tag: &str) -> bool {
         self.configs.split(',').any(|c| c.trim() == tag)
+    }
+    fn fixed_rates(&self) -> Result<Vec<f64>> {
+        self.fixed_rates
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty() && *r != "none")
+            .map(|r| match r.parse::<f64>() {
+                Ok(rate) if rate > 0.0 => Ok(rate),
+                _ => Err(anyhow!("BENCH_FIXED_RATES: {r:?} is not a positive rate")),
+            })
+            .collect()
     }
 }
 
@@ -179,6 +194,8 @@ fn say(text: impl AsRef<str>) {
 }
 
 pub fn all(env: &Env, o: &Options) -> Result<Report> {
+    // Refused before anything runs, not after the drains.
+    o.fixed_rates()?;
     let stamp = chrono::Utc::now();
     let ctx = Ctx {
         env,

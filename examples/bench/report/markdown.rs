@@ -1,7 +1,7 @@
 //! The markdown tables of a [`Report`]: drains, latency levels (end to end, then where the
 //! time went and the CPU used), restore, memory and the targets.
 
-use super::{mib, Report, RAW};
+use super::{mib, Latency, Report, RAW};
 
 impl Report {
     /// The markdown tables.
@@ -34,9 +34,9 @@ impl Report {
             out.push_str("\n| end-to-end latency (read_committed) | load | rate/s | measured | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
             for l in &self.latency {
                 out.push_str(&format!(
-                    "| {} | {} % | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                    "| {} | {} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
                     l.name,
-                    l.load_percent,
+                    load(l),
                     l.rate_per_second,
                     l.measured,
                     l.p50_ms,
@@ -88,9 +88,9 @@ impl Report {
         for l in &self.latency {
             let b = &l.breakdown;
             out.push_str(&format!(
-                "| {} | {} % | {:.1} / {:.1} | {:.1} / {:.1} | {:.0} | {:.0} | {:.0} |\n",
+                "| {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.0} | {:.0} | {:.0} |\n",
                 l.name,
-                l.load_percent,
+                load(l),
                 b.to_processed_p50_ms,
                 b.to_processed_p99_ms,
                 b.to_visible_p50_ms,
@@ -101,5 +101,14 @@ impl Report {
             ));
         }
         out
+    }
+}
+
+/// A level's load: its percentage, marked when its rate is fixed rather than a percentage.
+fn load(l: &Latency) -> String {
+    if l.fixed_rate {
+        format!("{} % (fixed rate)", l.load_percent)
+    } else {
+        format!("{} %", l.load_percent)
     }
 }

@@ -15,6 +15,30 @@ use crate::report::{Breakdown, Latency};
 use crate::worker::{self, Worker};
 use crate::workload::Workload;
 
+/// One latency level: its rate, and that rate as a percentage of the configuration's 100 %.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Level {
+    rate: f64,
+    load_percent: u32,
+    fixed: bool,
+}
+
+/// The fixed rates first (the worker is then fresh from its setup, not behind after an
+/// overload), then the percentages of `max_rate`.
+fn levels(fixed: Vec<f64>, loads: &[u32], max_rate: f64) -> Vec<Level> {
+    let fixed = fixed.into_iter().map(|rate| Level {
+        rate,
+        load_percent: (100.0 * rate / max_rate.max(1.0)).round() as u32,
+        fixed: true,
+    });
+    let relative = loads.iter().map(|&load| Level {
+        rate: max_rate * load as f64 / 100.0,
+        load_percent: load,
+        fixed: false,
+    });
+    fixed.chain(relative).collect()
+}
+
 pub(super) fn latency_runs(ctx: &Ctx, c: &Config, max_rate: f64) -> Result<Vec<Latency>> {
     let prefix = ctx.prefix(&format!("lat-{}", c.tag));
     let topics = Topics::with_prefix(&prefix);
@@ -38,8 +62,12 @@ pub(super) fn latency_runs(ctx: &Ctx, c: &Config, max_rate: f64) -> Result<Vec<L
             .wait_for(setup.len() as u64, Duration::from_secs(600))?;
         let verifier = Verifier::start(ctx.env, &topics.events, ctx.o.partitions)?;
         let mut out = vec![];
-        for &load in &ctx.o.loads {
-            let rate = max_rate * load as f64 / 100.0;
+        for Level {
+            rate,
+            load_percent: load,
+            fixed,
+        } in levels(ctx.o.fixed_rates()?, &ctx.o.loads, max_rate)
+        {
             let n = (rate * ctx.o.latency_seconds as f64) as usize;
             let warm = (rate * ctx.o.warmup_seconds as f64) as usize;
             let commands = w.commands(warm + n).map_err(|e| anyhow!(e))?;
@@ -122,8 +150,9 @@ pub(super) fn latency_runs(ctx: &Ctx, c: &Config, max_rate: f64) -> Result<Vec<L
                 cores: procmon::cores(),
             };
             say(format!(
-                "{} at {load} % ({rate:.0}/s, sent in {:.1} s, sender at most {:.1} ms late; CPU worker {:.0} %, driver {:.0} %, machine {:.0} % of {}): p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} ms (sent → processed p99 {:.1}, processed → visible p99 {:.1}), {missing} unanswered",
-                c.name, sent.elapsed.as_secs_f64(), sent.max_late.as_secs_f64() * 1e3,
+                "{} at {load} %{} ({rate:.0}/s, sent in {:.1} s, sender at most {:.1} ms late; CPU worker {:.0} %, driver {:.0} %, machine {:.0} % of {}): p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} ms (sent → processed p99 {:.1}, processed → visible p99 {:.1}), {missing} unanswered",
+                c.name, if fixed { " (fixed rate)" } else { "" },
+                sent.elapsed.as_secs_f64(), sent.max_late.as_secs_f64() * 1e3,
                 breakdown.cpu_worker_percent, breakdown.cpu_driver_percent,
                 breakdown.cpu_machine_percent, breakdown.cores * 100,
                 s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms,
@@ -133,6 +162,7 @@ pub(super) fn latency_runs(ctx: &Ctx, c: &Config, max_rate: f64) -> Result<Vec<L
                 name: c.name.clone(),
                 commit_interval_ms: Some(c.commit_ms),
                 load_percent: load,
+                fixed_rate: fixed,
                 rate_per_second: rate,
                 sent: n as u64,
                 measured: s.count,
@@ -151,4 +181,35 @@ pub(super) fn latency_runs(ctx: &Ctx, c: &Config, max_rate: f64) -> Result<Vec<L
     })();
     worker.stop()?;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_rates_come_first_with_their_share_of_the_maximum() {
+        let l = levels(vec![20_000.0], &[25, 50], 80_000.0);
+        assert_eq!(
+            l,
+            vec![
+                Level {
+                    rate: 20_000.0,
+                    load_percent: 25,
+                    fixed: true
+                },
+                Level {
+                    rate: 20_000.0,
+                    load_percent: 25,
+                    fixed: false
+                },
+                Level {
+                    rate: 40_000.0,
+                    load_percent: 50,
+                    fixed: false
+                },
+            ]
+        );
+        assert!(levels(vec![], &[], 1.0).is_empty());
+    }
 }
