@@ -21,6 +21,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::runtime::config::WorkerSettings;
+use crate::runtime::scope::{ClientKind, ForClient};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -61,7 +62,7 @@ pub fn spawn_probe(
     std::thread::Builder::new()
         .name("lag-probe".into())
         .spawn(move || {
-            let consumer: BaseConsumer = match config.create() {
+            let consumer: BaseConsumer = match config.for_client(ClientKind::Consumer).create() {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "lag probe disabled: cannot create its client");

@@ -22,6 +22,7 @@ use crate::adapters::contracts::{domain::to_command, WireMessage};
 use crate::adapters::envelope::MessageMeta;
 use crate::domain::Command;
 use crate::entrypoints::settings::{client_error, ConnectionArgs};
+use crate::runtime::scope::{ClientKind, ForClient};
 
 /// Arguments of `allocation-worker produce`.
 #[derive(Debug, clap::Args)]
@@ -183,7 +184,10 @@ pub fn run(args: &ProduceArgs, out: &mut impl std::io::Write) -> Result<(), Prod
     config
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random");
-    let producer: FutureProducer = config.create().map_err(|e| client_error(&e))?;
+    let producer: FutureProducer = config
+        .for_client(ClientKind::Producer)
+        .create()
+        .map_err(|e| client_error(&e))?;
     let topics = connection.topics.clone();
     let codec = Codec::new(&registry).map_err(|e| ProduceError::Failed(e.to_string()))?;
     let rt = tokio::runtime::Builder::new_current_thread()

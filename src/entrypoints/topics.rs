@@ -10,6 +10,7 @@ use rdkafka::client::DefaultClientContext;
 
 use crate::entrypoints::settings::{client_error, split_property, ConnectionArgs, SettingsError};
 use crate::runtime::config::KafkaProperties;
+use crate::runtime::scope::{ClientKind, ForClient};
 use crate::runtime::topics::{ensure, plan, Mode};
 
 /// Arguments of `allocation-worker topics`.
@@ -77,6 +78,7 @@ pub fn run(args: &TopicsArgs, out: &mut impl std::io::Write) -> Result<(), Topic
     connection.check_connection()?;
     let admin: AdminClient<DefaultClientContext> = connection
         .client_config()
+        .for_client(ClientKind::Producer)
         .create()
         .map_err(|e| client_error(&e))?;
     let topics = connection.topics.clone();

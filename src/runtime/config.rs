@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::runtime::scope::{scoped, ClientKind};
 use rdkafka::config::ClientConfig;
 
 pub use crate::adapters::topics::Topics;
@@ -225,7 +226,7 @@ impl WorkerSettings {
         if let Some(id) = &self.group_instance_id {
             config.set("group.instance.id", id);
         }
-        config
+        scoped(config, ClientKind::Consumer)
     }
 
     /// The output producer: transactional (EOS v2) or idempotent (at-least-once).
@@ -249,7 +250,7 @@ impl WorkerSettings {
                 self.transaction_timeout.as_millis().to_string(),
             );
         }
-        config
+        scoped(config, ClientKind::Producer)
     }
 }
 
@@ -335,6 +336,22 @@ mod tests {
         assert_eq!(s.consumer_config().get("fetch.min.bytes"), Some("65536"));
         s.properties.set("fetch.wait.max.ms", "500").unwrap();
         assert_eq!(s.consumer_config().get("fetch.wait.max.ms"), Some("500"));
+    }
+
+    #[test]
+    fn each_client_gets_only_the_properties_of_its_kind() {
+        let mut s = settings();
+        s.properties.set("linger.ms", "20").unwrap();
+        s.properties.set("fetch.wait.max.ms", "50").unwrap();
+        s.properties.set("client.id", "w1").unwrap();
+        let (consumer, producer) = (s.consumer_config(), s.producer_config());
+        assert_eq!(consumer.get("linger.ms"), None);
+        assert_eq!(consumer.get("fetch.wait.max.ms"), Some("50"));
+        assert_eq!(producer.get("fetch.wait.max.ms"), None);
+        assert_eq!(producer.get("linger.ms"), Some("20"));
+        assert_eq!(producer.get("fetch.min.bytes"), None);
+        assert_eq!(consumer.get("client.id"), Some("w1"));
+        assert_eq!(producer.get("client.id"), Some("w1"));
     }
 
     #[test]

@@ -21,6 +21,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::runtime::scope::{ClientKind, ForClient};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::ConsumerContext;
@@ -165,6 +166,7 @@ pub const GRACE: Duration = Duration::from_secs(2);
 /// for another reason for [`GRACE`], or after `timeout`.
 pub fn preflight(config: &ClientConfig, timeout: Duration) -> Result<(), ConnectError> {
     let client: BaseProducer<QuietContext> = config
+        .for_client(ClientKind::Producer)
         .create_with_context(QuietContext::default())
         .map_err(|e| ConnectError::Client(describe(&e)))?;
     let started = Instant::now();

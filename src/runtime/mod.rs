@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod errors;
 pub mod outbox;
 pub mod restore;
+pub mod scope;
 pub mod topics;
 pub mod transaction;
 pub mod worker;

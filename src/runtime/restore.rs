@@ -31,6 +31,7 @@ use super::errors::{classify, ErrorClass};
 use crate::adapters::codec::{Codec, DecodeError};
 use crate::domain::Product;
 use crate::runtime::complete::complete;
+use crate::runtime::scope::{scoped, ClientKind};
 
 /// One partition's restored aggregates, by sku.
 pub type PartitionState = (i32, HashMap<String, Product>);
@@ -349,7 +350,7 @@ fn read(
 }
 
 fn reader_config(base: &ClientConfig, isolation: &str) -> ClientConfig {
-    let mut config = base.clone();
+    let mut config = scoped(base.clone(), ClientKind::Consumer);
     // librdkafka's `assign` needs a group id even though the reader never joins the group.
     config
         .set("group.id", "allocation-worker-restore")

@@ -27,6 +27,7 @@ use super::view::{RowChange, View};
 use crate::adapters::codec::Codec;
 use crate::adapters::contracts::WireMessage;
 use crate::adapters::envelope::names;
+use crate::runtime::scope::{ClientKind, ForClient};
 
 /// What the materialiser needs.
 pub struct Materialiser {
@@ -62,7 +63,11 @@ impl Materialiser {
             view: Arc::clone(&self.view),
             topic: self.topic.clone(),
         };
-        let consumer: BaseConsumer<ViewContext> = match self.config.create_with_context(context) {
+        let consumer: BaseConsumer<ViewContext> = match self
+            .config
+            .for_client(ClientKind::Consumer)
+            .create_with_context(context)
+        {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "view consumer cannot be created; the view stays empty");

@@ -32,6 +32,7 @@ use self::view::View;
 use super::http::{self, prometheus::Exposition, Probes};
 use super::settings::{client_error, parse_registration, pick, ConnectionArgs, SettingsError};
 use crate::adapters::codec::Codec;
+use crate::runtime::scope::{ClientKind, ForClient};
 
 /// Arguments of `allocation-worker serve`. Unset values fall back to the config file, then to
 /// the default shown.
@@ -209,7 +210,10 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
         .set("message.timeout.ms", produce_timeout.to_string());
-    let producer: FutureProducer = producer_config.create().map_err(|e| client_error(&e))?;
+    let producer: FutureProducer = producer_config
+        .for_client(ClientKind::Producer)
+        .create()
+        .map_err(|e| client_error(&e))?;
 
     let view = Arc::new(View::default());
     let stop = Arc::new(AtomicBool::new(false));

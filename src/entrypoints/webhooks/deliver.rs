@@ -31,6 +31,7 @@ use crate::adapters::envelope::{HeaderList, MessageMeta, SourcePosition};
 use crate::adapters::webhooks::payload::{outbound_event, wanted, Origin, OutboundEvent};
 use crate::adapters::webhooks::signature::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 use crate::entrypoints::settings::webhooks::{DeliveryPolicy, Subscription};
+use crate::runtime::scope::{ClientKind, ForClient};
 
 /// The delay before attempt `attempt + 1` (after `attempt` failures, ≥ 1): half of
 /// `min(max, initial · 2^(attempt−1))` plus a random part of the other half ("equal jitter"),
@@ -83,6 +84,7 @@ impl Subscriber {
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
+            .for_client(ClientKind::Consumer)
             .create()
             .map_err(|e| e.to_string())?;
         consumer

@@ -31,6 +31,7 @@ use super::http::{self, prometheus::Exposition, Probes};
 use super::settings::webhooks::WebhookSettings;
 use super::settings::{client_error, pick, ConfigFile, ConnectionArgs, SettingsError};
 use crate::adapters::codec::{Codec, Registration};
+use crate::runtime::scope::{ClientKind, ForClient};
 
 /// `allocation-worker webhooks …`.
 #[derive(Debug, clap::Args)]
@@ -165,6 +166,7 @@ fn deliver_all(args: &HooksRunArgs) -> Result<(), HooksError> {
     let producer: FutureProducer = config
         .clone()
         .set("enable.idempotence", "true")
+        .for_client(ClientKind::Producer)
         .create()
         .map_err(|e| client_error(&e))?;
     let codec =
@@ -352,6 +354,7 @@ fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<(), HooksError> {
             .clone()
             .set("group.id", &group_id)
             .set("enable.auto.commit", "false")
+            .for_client(ClientKind::Consumer)
             .create()
             .map_err(|e| client_error(&e))?;
         let mut tpl = TopicPartitionList::new();
@@ -364,7 +367,10 @@ fn replay(args: &ReplayArgs, out: &mut dyn Write) -> Result<(), HooksError> {
             fatal("moving the group's offsets (is the subscriber running? it must be parked or stopped)")(e.to_string())
         })?;
     }
-    let producer: FutureProducer = config.create().map_err(|e| client_error(&e))?;
+    let producer: FutureProducer = config
+        .for_client(ClientKind::Producer)
+        .create()
+        .map_err(|e| client_error(&e))?;
     if record.is_some() {
         rt.block_on(parked::publish(
             &producer,

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::runtime::scope::{ClientKind, ForClient};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -53,7 +54,10 @@ pub type SharedParked = Arc<Mutex<ParkedState>>;
 
 /// Creates the compacted parked topic when it does not exist.
 pub async fn ensure_topic(config: &ClientConfig, topic: &str) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = config.create().map_err(|e| e.to_string())?;
+    let admin: AdminClient<DefaultClientContext> = config
+        .for_client(ClientKind::Producer)
+        .create()
+        .map_err(|e| e.to_string())?;
     let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
     let results = admin
         .create_topics([&new], &AdminOptions::new())
@@ -94,6 +98,7 @@ pub fn consumer(config: &ClientConfig, topic: &str) -> Result<BaseConsumer, Kafk
         .set("group.id", "allocation-worker-webhooks-parked-reader")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
+        .for_client(ClientKind::Consumer)
         .create()?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)?;

@@ -38,6 +38,7 @@ use super::errors::{classify, ErrorClass};
 use super::restore::RestoreError;
 use super::transaction::TxnError;
 use crate::adapters::codec::Codec;
+use crate::runtime::scope::{ClientKind, ForClient};
 
 /// Why the worker stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -328,6 +329,7 @@ impl PartitionCounts {
         let consumer: BaseConsumer = settings
             .client_base()
             .set("group.id", &settings.group_id)
+            .for_client(ClientKind::Consumer)
             .create()?;
         let metadata = consumer.fetch_metadata(None, Duration::from_secs(30))?;
         Ok(PartitionCounts(

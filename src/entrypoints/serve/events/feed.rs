@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::cursor::Cursor;
 use super::hub::{Filter, Hub, LiveEvent};
 use crate::adapters::codec::Codec;
+use crate::runtime::scope::{ClientKind, ForClient};
 
 /// What the feed and the catch-up reader need.
 #[derive(Clone)]
@@ -60,7 +61,9 @@ impl Source {
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", eof.to_string())
             .set("auto.offset.reset", "earliest");
-        config.create_with_context(QuietEof)
+        config
+            .for_client(ClientKind::Consumer)
+            .create_with_context(QuietEof)
     }
 
     /// Starts the feed thread.
