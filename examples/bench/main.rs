@@ -9,6 +9,7 @@
 //! Without arguments it prints its usage and does nothing (so `cargo test --all-targets`
 //! builds it and runs only its unit tests).
 
+mod calibrate;
 mod kafka;
 mod latency;
 mod procmon;

@@ -126,6 +126,8 @@ pub struct Sizes {
 pub struct Report {
     pub date: String,
     pub machine: String,
+    /// How fast the machine ran one thread at the start and the end of the run.
+    pub calibration: crate::calibrate::Calibration,
     pub sizes: Sizes,
     pub drain: Vec<Drain>,
     pub latency: Vec<Latency>,
@@ -292,6 +294,7 @@ mod tests {
         Report {
             date: "2026-11-30".into(),
             machine: "test".into(),
+            calibration: Default::default(),
             sizes: Sizes {
                 records: 1000,
                 skus: 10,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use allocation_worker::adapters::topics::Topics;
 use anyhow::{anyhow, Result};
 
+use crate::calibrate::{self, Calibration};
 use crate::kafka::{self, Encoded, Env, OffsetWatch};
 use crate::procmon;
 use crate::report::{self, Drain, Memory, Report, Restore, Sizes};
@@ -254,6 +255,10 @@ fn measure(ctx: &Ctx, stamp: chrono::DateTime<chrono::Utc>) -> Result<Report> {
     let mut report = Report {
         date: stamp.format("%Y-%m-%d %H:%M UTC").to_string(),
         machine: machine(),
+        calibration: Calibration {
+            start: Some(calibrate::check()),
+            end: None,
+        },
         sizes: Sizes {
             records: o.records,
             skus: o.skus,
@@ -359,6 +364,7 @@ fn measure(ctx: &Ctx, stamp: chrono::DateTime<chrono::Utc>) -> Result<Report> {
             report.latency.extend(latency_runs(ctx, c, max)?);
         }
     }
+    report.calibration.end = Some(calibrate::check());
     report.evaluate();
     Ok(report)
 }
