@@ -4,7 +4,7 @@
 //! The machine is a shared virtual one, and the same binaries measure differently on
 //! different days: on 1 December the raw passthrough used 42 % of a core for 144k records/s at
 //! 06:50 UTC and 55–64 % for 135–143k at 09:22, and the broker's own producer perf tool went
-//! from 171k to 72–74k records/s. The ratios of one run stay comparable; absolute figures of
+//! from 171k to 72–81k records/s. The ratios of one run stay comparable; absolute figures of
 //! two runs need a reference beside them. The perf tools' rows are the broker's; this check is
 //! the CPU's, so that a slower core can be told apart from a slower broker or disk. It is taken
 //! with the stack idle, at the start of a run and again at its end.

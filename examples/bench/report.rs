@@ -126,7 +126,7 @@ pub struct Sizes {
 pub struct Report {
     pub date: String,
     pub machine: String,
-    /// How fast the machine ran one thread at the start and the end of the run.
+    /// How fast one thread and the memory were at the start and the end of the run.
     pub calibration: crate::calibrate::Calibration,
     pub sizes: Sizes,
     pub drain: Vec<Drain>,

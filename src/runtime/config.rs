@@ -237,7 +237,7 @@ impl WorkerSettings {
     /// at no cost in visibility. Fewer, larger produce requests cost the broker that shares a
     /// small machine with the worker less: at 40k commands/s, exactly-once 100 ms, 20 ms took
     /// the bench broker from 40-43 % to 33-34 % of a core at the same p99 (50 and 100 ms made
-    /// the p99 worse: the commit then had whole batches left to send).
+    /// the p99 worse: 148-362 ms).
     pub fn output_linger(&self) -> Duration {
         match self.guarantee {
             Guarantee::AtLeastOnce => Duration::from_millis(5),

@@ -8,12 +8,14 @@ impl Report {
     pub fn markdown(&self) -> String {
         let s = &self.sizes;
         let mut out = format!(
-            "Measured {} on {}.\nDrain: {} commands over {} skus, {} partitions (max batch {}); latency: {} s per load level.\n\n",
+            "Measured {} on {}.\nDrain: {} commands over {} skus, {} partitions (max batch {}); latency: {} s per load level.\n",
             self.date, self.machine, s.records, s.skus, s.partitions, s.max_batch, s.latency_seconds
         );
         if let Some(line) = self.calibration.describe() {
-            out.insert_str(out.len() - 1, &format!("{line}\n"));
+            out.push_str(&line);
+            out.push('\n');
         }
+        out.push('\n');
         out.push_str("| drain | records/s | × raw passthrough | CPU % | peak RSS | |\n|---|---:|---:|---:|---:|---|\n");
         let raw = self.drain_rate(RAW);
         for d in &self.drain {
