@@ -2,23 +2,25 @@
 //! drains, latency levels, restore and memory — in one run so the ratios are side by side.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use allocation_worker::adapters::topics::Topics;
 use anyhow::{anyhow, Result};
 
 use crate::calibrate::{self, Calibration};
-use crate::kafka::{self, Encoded, Env, OffsetWatch};
+use crate::kafka::{self, Encoded, Env};
 use crate::procmon;
-use crate::report::{self, Drain, Memory, Report, Restore, Sizes};
-use crate::worker::{self, Worker, WorkerSpec};
+use crate::report::{self, Drain, Report, Sizes};
+use crate::worker::{self, WorkerSpec};
 use crate::workload;
 
 mod drain;
 mod levels;
+mod restore;
 
 use drain::{drain_raw, drain_worker, perf_tools};
 use levels::latency_runs;
+use restore::restore_and_memory;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
@@ -384,55 +386,4 @@ fn machine() -> String {
         "{model}, {cores} cores, {:.0} GiB RAM (shared machine, single broker on the same host)",
         mem as f64 / (1u64 << 30) as f64
     )
-}
-
-/// Restore: a fresh worker (new group, offsets already at the end) restores the changelog that
-/// the drain of `c` wrote. Memory: its RSS once ready, against an empty worker's.
-fn restore_and_memory(ctx: &Ctx, c: &Config) -> Result<(Restore, Memory)> {
-    let prefix = ctx.prefix(&c.tag);
-    let topics = Topics::with_prefix(&prefix);
-    let (_, aggregates, avg_snapshot) =
-        kafka::latest_value_sizes(ctx.env, &topics.changelog, ctx.o.partitions)?;
-    let group = format!("{prefix}restore");
-    OffsetWatch::new(ctx.env, &group, &topics.commands, ctx.o.partitions)?.commit_to_end()?;
-    let mut w = Worker::spawn(
-        &ctx.o.worker_bin,
-        &ctx.spec(c, &prefix, &group),
-        &ctx.log("restore"),
-    )?;
-    w.wait_ready(Duration::from_secs(600))?;
-    let records = w.metric("allocation_worker_restore_records_total")?;
-    let seconds = w.metric("allocation_worker_restore_duration_seconds_sum")?;
-    std::thread::sleep(Duration::from_secs(2));
-    let restored_rss = procmon::sample(w.pid()).map(|s| s.rss_bytes).unwrap_or(0);
-    w.stop()?;
-    let restore = Restore {
-        changelog_records: records as u64,
-        seconds,
-        records_per_second: records / seconds.max(1e-9),
-        aggregates,
-    };
-    say(format!("restore: {records} records in {seconds:.2} s"));
-
-    let empty_prefix = ctx.prefix("empty");
-    worker::create_worker_topics(&ctx.o.worker_bin, &empty_prefix, ctx.o.partitions)?;
-    let group = format!("{empty_prefix}worker");
-    let mut w = Worker::spawn(
-        &ctx.o.worker_bin,
-        &ctx.spec(c, &empty_prefix, &group),
-        &ctx.log("empty"),
-    )?;
-    w.wait_ready(Duration::from_secs(120))?;
-    std::thread::sleep(Duration::from_secs(2));
-    let empty_rss = procmon::sample(w.pid()).map(|s| s.rss_bytes).unwrap_or(0);
-    w.stop()?;
-    let memory = Memory {
-        aggregates,
-        empty_worker_rss_bytes: empty_rss,
-        restored_worker_rss_bytes: restored_rss,
-        bytes_per_aggregate: restored_rss.saturating_sub(empty_rss) as f64
-            / aggregates.max(1) as f64,
-        avg_snapshot_bytes: avg_snapshot,
-    };
-    Ok((restore, memory))
 }
