@@ -22,16 +22,10 @@ pub(super) fn restore_and_memory(ctx: &Ctx, c: &Config) -> Result<(Restore, Memo
         kafka::latest_value_sizes(ctx.env, &topics.changelog, ctx.o.partitions)?;
     let group = format!("{prefix}restore");
     OffsetWatch::new(ctx.env, &group, &topics.commands, ctx.o.partitions)?.commit_to_end()?;
-    let mut w = Worker::spawn(
-        &ctx.o.worker_bin,
-        &ctx.spec(c, &prefix, &group),
-        &ctx.log("restore"),
-    )?;
-    w.wait_ready(Duration::from_secs(600))?;
+    let w = ready_worker(ctx, c, &prefix, &group, "restore", Duration::from_secs(600))?;
     let records = w.metric("allocation_worker_restore_records_total")?;
     let seconds = w.metric("allocation_worker_restore_duration_seconds_sum")?;
-    std::thread::sleep(Duration::from_secs(2));
-    let restored_rss = procmon::sample(w.pid()).map(|s| s.rss_bytes).unwrap_or(0);
+    let restored_rss = settled_rss(&w);
     w.stop()?;
     let restore = Restore {
         changelog_records: records as u64,
@@ -44,14 +38,15 @@ pub(super) fn restore_and_memory(ctx: &Ctx, c: &Config) -> Result<(Restore, Memo
     let empty_prefix = ctx.prefix("empty");
     worker::create_worker_topics(&ctx.o.worker_bin, &empty_prefix, ctx.o.partitions)?;
     let group = format!("{empty_prefix}worker");
-    let mut w = Worker::spawn(
-        &ctx.o.worker_bin,
-        &ctx.spec(c, &empty_prefix, &group),
-        &ctx.log("empty"),
+    let w = ready_worker(
+        ctx,
+        c,
+        &empty_prefix,
+        &group,
+        "empty",
+        Duration::from_secs(120),
     )?;
-    w.wait_ready(Duration::from_secs(120))?;
-    std::thread::sleep(Duration::from_secs(2));
-    let empty_rss = procmon::sample(w.pid()).map(|s| s.rss_bytes).unwrap_or(0);
+    let empty_rss = settled_rss(&w);
     w.stop()?;
     let memory = Memory {
         aggregates,
@@ -62,4 +57,28 @@ pub(super) fn restore_and_memory(ctx: &Ctx, c: &Config) -> Result<(Restore, Memo
         avg_snapshot_bytes: avg_snapshot,
     };
     Ok((restore, memory))
+}
+
+/// A worker of configuration `c` on `prefix`, started and waited for until ready.
+fn ready_worker(
+    ctx: &Ctx,
+    c: &Config,
+    prefix: &str,
+    group: &str,
+    log: &str,
+    wait: Duration,
+) -> Result<Worker> {
+    let mut w = Worker::spawn(
+        &ctx.o.worker_bin,
+        &ctx.spec(c, prefix, group),
+        &ctx.log(log),
+    )?;
+    w.wait_ready(wait)?;
+    Ok(w)
+}
+
+/// The worker's RSS two seconds after it became ready (0 if `/proc` cannot tell).
+fn settled_rss(w: &Worker) -> u64 {
+    std::thread::sleep(Duration::from_secs(2));
+    procmon::sample(w.pid()).map(|s| s.rss_bytes).unwrap_or(0)
 }
