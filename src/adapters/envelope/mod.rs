@@ -31,6 +31,7 @@ use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Timelike, Utc};
 use uuid::Uuid;
 
 use crate::domain::values::MessageId;
+use crate::service_layer::clock::name_based;
 
 /// Header names.
 pub mod names {
@@ -105,7 +106,7 @@ pub struct MessageMeta {
 pub type Generated = Vec<&'static str>;
 
 fn v5(namespace: &Uuid, name: &[u8]) -> MessageId {
-    MessageId::from_uuid(Uuid::new_v5(namespace, name))
+    MessageId::from_uuid(name_based(namespace, name))
 }
 
 /// An id header: a UUID as is; any other non-empty value mapped to a v5 UUID of itself
@@ -126,7 +127,7 @@ fn id_header(headers: &HeaderList, name: &str) -> Option<(MessageId, bool)> {
 /// A trace started for a message that came without one: the trace id is the message id's
 /// 128 bits, the span id is derived from it, so a redelivery continues the same trace.
 fn trace_for(message_id: &MessageId) -> TraceParent {
-    let span = Uuid::new_v5(message_id.as_uuid(), b"span").as_u64_pair().1;
+    let span = name_based(message_id.as_uuid(), b"span").as_u64_pair().1;
     TraceParent::non_zero(message_id.as_uuid().as_u128(), span, SAMPLED)
 }
 

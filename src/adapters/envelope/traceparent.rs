@@ -17,15 +17,21 @@ pub struct TraceParent {
 /// The `sampled` trace flag.
 pub const SAMPLED: u8 = 0x01;
 
+/// `N` lowercase hex digits, in one pass: every inbound record's header is parsed, and
+/// `u128::from_str_radix` (checked multiplications per digit, after a separate validation
+/// pass) cost ≈ 1900 instructions per header, 2 % of an exactly-once worker's (callgrind).
 fn hex<const N: usize>(s: &str) -> Option<u128> {
-    if s.len() != N
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if s.len() != N {
         return None;
     }
-    u128::from_str_radix(s, 16).ok()
+    s.bytes().try_fold(0u128, |value, b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some(value << 4 | u128::from(digit))
+    })
 }
 
 impl TraceParent {
@@ -162,6 +168,9 @@ mod tests {
             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
             "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b/-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0:",
         ] {
             assert_eq!(TraceParent::parse(bad), None, "{bad:?}");
         }

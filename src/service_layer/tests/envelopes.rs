@@ -51,6 +51,19 @@ fn deterministic_ids_are_uuid_v5_of_cause_and_sequence() {
     );
 }
 
+proptest::proptest! {
+    /// The ids are a contract (a redelivered input's outputs keep theirs, across versions):
+    /// the fast SHA-1 must give exactly `uuid`'s version-5 value, for any namespace and name.
+    #[test]
+    fn name_based_ids_are_uuid_v5(namespace: u128, name in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+        let namespace = uuid::Uuid::from_u128(namespace);
+        proptest::prop_assert_eq!(
+            crate::service_layer::clock::name_based(&namespace, &name),
+            uuid::Uuid::new_v5(&namespace, &name)
+        );
+    }
+}
+
 #[test]
 fn a_new_conversation_is_correlated_to_its_first_message() {
     let mut h = Harness::new();
