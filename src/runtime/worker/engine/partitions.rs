@@ -41,9 +41,8 @@ impl Engine {
         self.metrics.restored(restored.records, restored.elapsed);
         // The reader's records were allocated by librdkafka around the aggregates: give the
         // pages they leave free back (see `heap`).
-        let released = crate::heap::release_free();
+        crate::heap::release_free();
         tracing::info!(
-            released_free_heap = released,
             ?partitions,
             aggregates,
             records = restored.records,
