@@ -35,6 +35,10 @@ struct Cli {
 enum Cmd {
     /// Run the whole comparison.
     All(run::Options),
+    /// Creates the worker's topics under a new prefix and preloads the drain's commands into
+    /// them, then prints the prefix: for running the worker by hand on them (a profiler, a
+    /// debugger). The topics are kept.
+    Preload(run::Options),
     /// The raw passthrough (spawned by `all`).
     Passthrough {
         #[arg(long)]
@@ -65,7 +69,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => {
-            println!("usage: bench all [--help]  (run by scripts/bench)");
+            println!("usage: bench all|preload [--help]  (run by scripts/bench)");
             Ok(())
         }
         Some(Cmd::Passthrough {
@@ -74,6 +78,10 @@ fn main() -> Result<()> {
             group,
             commit_ms,
         }) => kafka::passthrough(&env()?, &input, &output, &group, commit_ms),
+        Some(Cmd::Preload(options)) => {
+            println!("{}", run::preload_only(&env()?, &options)?);
+            Ok(())
+        }
         Some(Cmd::All(options)) => {
             let out: PathBuf = options.out.clone();
             std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;

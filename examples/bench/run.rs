@@ -196,19 +196,40 @@ fn say(text: impl AsRef<str>) {
     eprintln!("bench: {}", text.as_ref());
 }
 
+impl<'a> Ctx<'a> {
+    fn new(env: &'a Env, o: &'a Options, stamp: chrono::DateTime<chrono::Utc>) -> Result<Self> {
+        Ok(Ctx {
+            env,
+            o,
+            run: format!("bench-{}", stamp.format("%Y%m%d%H%M%S")),
+            codec: env.codec()?,
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+        })
+    }
+}
+
+/// `bench preload`: the drain's commands preloaded under a new prefix (`<run>-manual.`),
+/// returned; its topics are kept (`BENCH_CLEAN` deletes them in a later run).
+pub fn preload_only(env: &Env, o: &Options) -> Result<String> {
+    let ctx = Ctx::new(env, o, chrono::Utc::now())?;
+    let mix = o.records.saturating_sub(o.skus) as usize;
+    let commands = workload::drain_workload(o.skus, mix, 42).map_err(|e| anyhow!(e))?;
+    let prefix = ctx.prefix("manual");
+    ctx.preload(&prefix, &commands)?;
+    say(format!(
+        "preloaded {} commands under {prefix}",
+        commands.len()
+    ));
+    Ok(prefix)
+}
+
 pub fn all(env: &Env, o: &Options) -> Result<Report> {
     // Refused before anything runs, not after the drains.
     o.fixed_rates()?;
     let stamp = chrono::Utc::now();
-    let ctx = Ctx {
-        env,
-        o,
-        run: format!("bench-{}", stamp.format("%Y%m%d%H%M%S")),
-        codec: env.codec()?,
-        rt: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
-    };
+    let ctx = Ctx::new(env, o, stamp)?;
     leftovers(env, o.clean);
     let measured = measure(&ctx, stamp);
     // Every run creates its own topics (several GB at the default sizes): delete them, also
