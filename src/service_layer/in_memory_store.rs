@@ -15,6 +15,12 @@
 //! still alive.
 
 use std::collections::{HashMap, HashSet};
+
+/// The store's maps hash with foldhash (seeded per process, as std's SipHash is, so keys from
+/// outside cannot be chosen to collide) instead of SipHash: hashing the sku several times per
+/// command was 3.5 % of an exactly-once worker's instructions (callgrind).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 use super::unit_of_work::{
@@ -44,13 +50,13 @@ pub struct UowSavepoint {
 /// In-memory, per-partition state store. See the module documentation.
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
-    products: HashMap<Sku, Snapshot>,
+    products: Map<Sku, Snapshot>,
     uow_open: bool,
     touched: Vec<Touch>,
     /// Existing products changed in the open batch.
-    staged: HashSet<Sku>,
+    staged: Set<Sku>,
     /// Products created in the open batch.
-    created: HashSet<Sku>,
+    created: Set<Sku>,
 }
 
 impl InMemoryStore {

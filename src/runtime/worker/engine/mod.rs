@@ -18,7 +18,6 @@
 //!   order the engine pushes them; the commit settles the outbox before it flushes, and an
 //!   abort discards what the outbox has not enqueued.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,7 +75,7 @@ pub(crate) struct Engine {
     /// Enqueues the batch's records on `producer` from a thread of its own.
     outbox: Outbox,
     policy: RetryPolicy,
-    states: HashMap<i32, WorkerBus>,
+    states: batch::Map<i32, WorkerBus>,
     external: WorkerBus,
     batch: Batch,
     command_partitions: i32,
@@ -115,7 +114,7 @@ impl Engine {
             outbox: Outbox::start(Arc::clone(&producer))?,
             producer,
             policy,
-            states: HashMap::new(),
+            states: batch::Map::default(),
             external: bootstrap::worker()?,
             batch: Batch::default(),
             command_partitions,
