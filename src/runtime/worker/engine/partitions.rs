@@ -18,6 +18,10 @@ impl Engine {
         if partitions.is_empty() {
             return Ok(());
         }
+        // The reader's records are allocated by librdkafka around the aggregates: their pages
+        // go back to the system as they are freed, and what is left free when the restore ends
+        // (see `heap`).
+        let _burst = crate::heap::burst();
         let base = self.settings.client_base();
         let timeout = self.settings.transaction_timeout * 2 + Duration::from_secs(30);
         let restored = restore_partitions(
@@ -39,9 +43,6 @@ impl Engine {
             self.states.insert(p, bus);
         }
         self.metrics.restored(restored.records, restored.elapsed);
-        // The reader's records were allocated by librdkafka around the aggregates: give the
-        // pages they leave free back (see `heap`).
-        crate::heap::release_free();
         tracing::info!(
             ?partitions,
             aggregates,
