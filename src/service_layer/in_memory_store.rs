@@ -15,12 +15,6 @@
 //! still alive.
 
 use std::collections::{HashMap, HashSet};
-
-/// The store's maps hash with foldhash (seeded per process, as std's SipHash is, so keys from
-/// outside cannot be chosen to collide) instead of SipHash: hashing the sku several times per
-/// command was 3.5 % of an exactly-once worker's instructions (callgrind).
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 use super::unit_of_work::{
@@ -47,16 +41,25 @@ pub struct UowSavepoint {
     rest: Vec<Savepoint>,
 }
 
+/// A map keyed by what the worker's inputs name (skus, order ids, partitions), hashed with
+/// foldhash instead of SipHash: hashing the sku several times per command was 3.5 % of an
+/// exactly-once worker's instructions (callgrind). foldhash is seeded per process, as SipHash
+/// is, so keys from outside cannot be chosen to collide. The store's and the engine's batch
+/// maps use it.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// A set hashed as [`FastMap`] is.
+pub(crate) type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// In-memory, per-partition state store. See the module documentation.
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
-    products: Map<Sku, Snapshot>,
+    products: FastMap<Sku, Snapshot>,
     uow_open: bool,
     touched: Vec<Touch>,
     /// Existing products changed in the open batch.
-    staged: Set<Sku>,
+    staged: FastSet<Sku>,
     /// Products created in the open batch.
-    created: Set<Sku>,
+    created: FastSet<Sku>,
 }
 
 impl InMemoryStore {

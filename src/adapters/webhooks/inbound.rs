@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use crate::domain::MessageId;
+use crate::service_layer::clock::name_based;
 
 /// Namespace of the v5 ids of commands that came in by webhook.
 pub const WEBHOOK_NAMESPACE: Uuid = Uuid::from_u128(0x3f1d_7c52_9a4e_4b0f_8e61_2d9c_b7a0_41e5);
@@ -100,13 +101,13 @@ pub fn translate(body: &[u8]) -> Result<Vec<Value>, TranslateError> {
 /// The message id of the `index`-th command of webhook `webhook_id` from `source`.
 pub fn command_id(source: &str, webhook_id: &str, index: usize) -> MessageId {
     let name = format!("{source}\n{webhook_id}\n{index}");
-    MessageId::from_uuid(Uuid::new_v5(&WEBHOOK_NAMESPACE, name.as_bytes()))
+    MessageId::from_uuid(name_based(&WEBHOOK_NAMESPACE, name.as_bytes()))
 }
 
 /// The correlation id of every command of one webhook.
 pub fn correlation_id(source: &str, webhook_id: &str) -> MessageId {
     let name = format!("{source}\n{webhook_id}");
-    MessageId::from_uuid(Uuid::new_v5(&WEBHOOK_NAMESPACE, name.as_bytes()))
+    MessageId::from_uuid(name_based(&WEBHOOK_NAMESPACE, name.as_bytes()))
 }
 
 #[cfg(test)]

@@ -4,15 +4,12 @@
 //! Invariant: [`Batch::reset`] clears every field (it destructures the batch), keeping the
 //! maps' capacity for the next batch.
 
-use std::collections::{BTreeMap, HashMap};
-
-/// Hashed with foldhash, as the store's maps are (see `service_layer::in_memory_store`): each
-/// output looks its key up here.
-pub(super) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::adapters::envelope::TraceParent;
 use crate::domain::{OrderId, Sku};
+use crate::service_layer::in_memory_store::FastMap;
 use crate::service_layer::{Envelope, Metadata, ViewUpdate};
 
 /// A view row's change kept to be sent at commit, with the trace it continues.
@@ -28,10 +25,10 @@ pub(super) struct Batch {
     /// Aggregates changed in the batch, by (command partition, sku): their first snapshot was
     /// sent when they changed; `Some` holds the envelope of a later change, whose snapshot is
     /// encoded once, from the store, at commit.
-    pub(super) snapshots: Map<(i32, Sku), Option<(Metadata, TraceParent)>>,
+    pub(super) snapshots: FastMap<(i32, Sku), Option<(Metadata, TraceParent)>>,
     /// View rows (orderid, sku) changed in the batch: the first change was sent; `Some` holds
     /// a later one, sent at commit.
-    pub(super) views: Map<(OrderId, Sku), Option<LaterViewChange>>,
+    pub(super) views: FastMap<(OrderId, Sku), Option<LaterViewChange>>,
     /// Command partitions whose state changed in this batch.
     pub(super) touched: Vec<i32>,
 }

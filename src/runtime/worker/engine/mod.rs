@@ -39,6 +39,7 @@ use crate::runtime::config::{Guarantee, WorkerSettings};
 use crate::runtime::delivery::DeliveryWatch;
 use crate::runtime::outbox::{Outbox, OutboxError};
 use crate::runtime::transaction::{RetryPolicy, Transactions};
+use crate::service_layer::in_memory_store::FastMap;
 use crate::service_layer::InboundMessage;
 use crate::service_layer::{Outcome, ViewUpdate};
 
@@ -75,7 +76,7 @@ pub(crate) struct Engine {
     /// Enqueues the batch's records on `producer` from a thread of its own.
     outbox: Outbox,
     policy: RetryPolicy,
-    states: batch::Map<i32, WorkerBus>,
+    states: FastMap<i32, WorkerBus>,
     external: WorkerBus,
     batch: Batch,
     command_partitions: i32,
@@ -114,7 +115,7 @@ impl Engine {
             outbox: Outbox::start(Arc::clone(&producer))?,
             producer,
             policy,
-            states: batch::Map::default(),
+            states: FastMap::default(),
             external: bootstrap::worker()?,
             batch: Batch::default(),
             command_partitions,
