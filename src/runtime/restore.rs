@@ -18,7 +18,6 @@
 //! is resolved.) Tombstones delete. Only the latest value of each key is decoded (superseded
 //! snapshots stay bytes), once the read is done, on up to one thread per core.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -32,14 +31,15 @@ use crate::adapters::codec::{Codec, DecodeError};
 use crate::domain::Product;
 use crate::runtime::complete::complete;
 use crate::runtime::scope::{scoped, ClientKind};
+use crate::service_layer::in_memory_store::FastMap;
 
-/// One partition's restored aggregates, by sku.
-pub type PartitionState = (i32, HashMap<String, Product>);
+/// One partition's restored aggregates (one per sku).
+pub type PartitionState = (i32, Vec<Product>);
 
-/// The restored aggregates of a set of partitions, by partition and sku, and what it took.
+/// The restored aggregates of a set of partitions, by partition, and what it took.
 #[derive(Debug)]
 pub struct Restored {
-    /// Every requested partition, with its aggregates by sku (empty when it has none).
+    /// Every requested partition, with its aggregates (none when it has none).
     pub partitions: Vec<PartitionState>,
     /// Changelog records read (snapshots and tombstones), all partitions.
     pub records: u64,
@@ -82,8 +82,10 @@ struct Progress {
     end: i64,
     done: bool,
     /// The latest value per key, still encoded: a superseded snapshot is never decoded (the
-    /// changelog is compacted; only the last value of a key carries information).
-    latest: HashMap<String, (i64, Vec<u8>)>,
+    /// changelog is compacted; only the last value of a key carries information). Looked up
+    /// once per changelog record: hashed with foldhash, not SipHash (keys from outside cannot
+    /// be chosen to collide either way: its seed is per process).
+    latest: FastMap<String, (i64, Vec<u8>)>,
 }
 
 /// Reads changelog partitions `partitions` of `topic` from the beginning to their ends, with
@@ -137,7 +139,7 @@ pub fn restore_partitions(
                 start,
                 end,
                 done: end <= start,
-                latest: HashMap::new(),
+                latest: FastMap::default(),
             });
         }
     }
@@ -212,12 +214,10 @@ fn decode_partition(
     codec: &Codec,
     rt: &tokio::runtime::Handle,
 ) -> Result<PartitionState, RestoreError> {
-    let mut products = HashMap::with_capacity(p.latest.len());
-    for (key, (offset, payload)) in p.latest {
+    let mut products = Vec::with_capacity(p.latest.len());
+    for (offset, payload) in p.latest.into_values() {
         match complete(rt, codec.decode_snapshot(Some(&payload))) {
-            Ok(Some(product)) => {
-                products.insert(key, product);
-            }
+            Ok(Some(product)) => products.push(product),
             Ok(None) => {}
             Err(source) => {
                 return Err(RestoreError::Decode {
@@ -258,7 +258,7 @@ fn read(
             .map_err(kafka(p.partition))?;
     }
     consumer.assign(&assignment).map_err(kafka(first))?;
-    let index: HashMap<i32, usize> = progress
+    let index: FastMap<i32, usize> = progress
         .iter()
         .enumerate()
         .map(|(i, p)| (p.partition, i))

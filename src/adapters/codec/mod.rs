@@ -20,6 +20,10 @@ pub use error::{DecodeError, EncodeError, FailureClass, RegistryError};
 pub use registry::{Registration, RegistryClient, RegistryConfig, RetryPolicy};
 pub use wire::Decoded;
 
+use std::sync::RwLock;
+
+use wire::WriterShape;
+
 use super::contracts::snapshot::write_snapshot;
 use super::contracts::{RecordType, SchemaCatalogue, WireMessage};
 use super::topics::Topics;
@@ -39,7 +43,14 @@ pub enum CodecSetupError {
 pub struct Codec {
     catalogue: SchemaCatalogue,
     registry: RegistryClient,
+    /// The shape of each writer schema id met so far (a registry id names one schema for
+    /// good, so this never goes stale); at most [`MAX_SHAPES`] entries, a linear scan.
+    shapes: RwLock<Vec<(u32, WriterShape)>>,
 }
+
+/// How many writer schema ids a [`Codec`] remembers the shape of: far more than the versions of
+/// a contract in use at once; the ids beyond are worked out per record, as before.
+const MAX_SHAPES: usize = 64;
 
 impl Codec {
     /// Parses the embedded schemas and builds the registry client (no request yet).
@@ -47,6 +58,7 @@ impl Codec {
         Ok(Self {
             catalogue: SchemaCatalogue::load()?,
             registry: RegistryClient::new(config)?,
+            shapes: RwLock::new(Vec::new()),
         })
     }
 
@@ -90,7 +102,27 @@ impl Codec {
     pub async fn decode(&self, payload: Option<&[u8]>) -> Result<Decoded, DecodeError> {
         let (id, body) = wire::unframe(payload.unwrap_or_default())?;
         let writer = self.registry.writer_schema(id).await?;
-        wire::decode_body(&self.catalogue, id, &writer.parsed, body)
+        let shape = match self.known_shape(id) {
+            Some(shape) => shape,
+            None => {
+                let shape = wire::writer_shape(&self.catalogue, id, &writer.parsed)?;
+                if let Ok(mut shapes) = self.shapes.write() {
+                    if shapes.len() < MAX_SHAPES && !shapes.iter().any(|(known, _)| *known == id) {
+                        shapes.push((id, shape));
+                    }
+                }
+                shape
+            }
+        };
+        wire::decode_shaped(&self.catalogue, id, &writer.parsed, shape, body)
+    }
+
+    fn known_shape(&self, id: u32) -> Option<WriterShape> {
+        let shapes = self.shapes.read().ok()?;
+        shapes
+            .iter()
+            .find(|(known, _)| *known == id)
+            .map(|(_, shape)| *shape)
     }
 
     /// This worker's reader schemas.

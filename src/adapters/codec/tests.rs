@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::wire::{
     decode_body, decode_body_resolving, decode_with, encode_body, encode_with, frame, unframe,
-    SchemaTable,
+    writer_shape, SchemaTable, WriterSchemas, WriterShape,
 };
 use super::{DecodeError, FailureClass};
 use crate::adapters::contracts::records::{
@@ -276,6 +276,42 @@ fn a_writer_schema_that_cannot_be_resolved_is_a_schema_error() {
     );
     assert_eq!(err.class(), FailureClass::Schema);
     assert_eq!(err.reason(), "incompatible-schema");
+}
+
+#[test]
+fn a_writer_shape_names_the_record_and_whether_the_schema_is_ours() {
+    let (catalogue, mut table) = fixture();
+    // Another version of Allocate: a field more, with a default (readable, resolved).
+    let newer_allocate = r#"{"type":"record","name":"Allocate","namespace":"allocation.commands",
+        "fields":[{"name":"orderid","type":"string"},{"name":"sku","type":"string"},
+                  {"name":"qty","type":"long"},{"name":"note","type":"string","default":""}]}"#;
+    table.insert(200, Schema::parse_str(newer_allocate).unwrap());
+    let shape = |id: u32| writer_shape(&catalogue, id, table.writer_schema(id).unwrap());
+    for &record in RecordType::ALL {
+        assert_eq!(
+            shape(id_of(record)).unwrap(),
+            WriterShape { record, own: true }
+        );
+    }
+    assert_eq!(
+        shape(200).unwrap(),
+        WriterShape {
+            record: RecordType::Allocate,
+            own: false
+        }
+    );
+    assert!(matches!(
+        shape(100),
+        Err(DecodeError::UnhandledRecordType { id: 100, .. })
+    ));
+    assert!(matches!(
+        shape(101),
+        Err(DecodeError::UnhandledRecordType { id: 101, .. })
+    ));
+    // The other version decodes through resolution to the same message.
+    let body = [4, b'o', b'1', 2, b'S', 6, 2, b'n'];
+    let decoded = decode_with(&catalogue, &table, &frame(200, &body)).unwrap();
+    assert_eq!(decoded.message, allocate("S", 3));
 }
 
 #[test]

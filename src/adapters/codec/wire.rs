@@ -71,6 +71,29 @@ pub fn record_name(schema: &Schema) -> Option<String> {
     }
 }
 
+/// How a datum of a writer schema is read: the record type the schema names, and whether the
+/// schema is this worker's own for that type (read straight into the DTO) or another version
+/// of it (resolved). Worked out once per schema id: comparing the schemas cost a restore more
+/// than a thousand instructions per snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterShape {
+    pub record: RecordType,
+    pub own: bool,
+}
+
+/// The [`WriterShape`] of `writer` (registry id `schema_id`).
+pub fn writer_shape(
+    catalogue: &SchemaCatalogue,
+    schema_id: u32,
+    writer: &Schema,
+) -> Result<WriterShape, DecodeError> {
+    let record = record_of(schema_id, writer)?;
+    Ok(WriterShape {
+        record,
+        own: writer == catalogue.schema(record),
+    })
+}
+
 /// Decodes an Avro datum written with `writer` (registry id `schema_id`) into this worker's DTO
 /// of the same record name, resolving the writer schema to the reader schema.
 ///
@@ -83,8 +106,20 @@ pub fn decode_body(
     writer: &Schema,
     body: &[u8],
 ) -> Result<Decoded, DecodeError> {
-    let record = record_of(schema_id, writer)?;
-    if writer != catalogue.schema(record) {
+    let shape = writer_shape(catalogue, schema_id, writer)?;
+    decode_shaped(catalogue, schema_id, writer, shape, body)
+}
+
+/// [`decode_body`] with the writer's [`WriterShape`] already known (it must be `writer`'s).
+pub fn decode_shaped(
+    catalogue: &SchemaCatalogue,
+    schema_id: u32,
+    writer: &Schema,
+    shape: WriterShape,
+    body: &[u8],
+) -> Result<Decoded, DecodeError> {
+    let record = shape.record;
+    if !shape.own {
         return decode_body_resolving(catalogue, schema_id, writer, body);
     }
     let mut cursor = body;

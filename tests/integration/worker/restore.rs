@@ -144,7 +144,7 @@ async fn the_reader_starts_at_the_low_watermark_of_a_changelog_whose_head_was_de
             .find(|(partition, _)| *partition == p)
             .map(|(_, products)| {
                 products
-                    .values()
+                    .iter()
                     .map(|product| (product.sku().to_string(), product.version_number()))
                     .collect()
             })

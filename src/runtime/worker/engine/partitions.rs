@@ -36,7 +36,7 @@ impl Engine {
         for (p, products) in restored.partitions {
             let mut bus = bootstrap::worker()?;
             aggregates += products.len();
-            for product in products.into_values() {
+            for product in products {
                 bus.restore(product)?;
             }
             bus.commit_batch();
