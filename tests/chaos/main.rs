@@ -15,7 +15,7 @@
 mod harness;
 
 #[allow(dead_code)]
-#[path = "../integration/worker/checker.rs"]
+#[path = "../integration/worker/checker/mod.rs"]
 mod checker;
 #[allow(dead_code)]
 #[path = "../integration/worker/replay.rs"]
