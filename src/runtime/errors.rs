@@ -54,6 +54,17 @@ pub fn is_fenced(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// Whether librdkafka refused to enqueue one produced record because of the record itself:
+/// larger than the producer's `message.max.bytes` (the same code the brokers use, returned by
+/// the produce call, before anything is sent). Sending it again can only fail again, so the
+/// worker dead-letters the input that produced it instead of retrying its batch forever (see
+/// `runtime::worker::engine::refusal`). A broker's refusal in a delivery report is not this:
+/// a topic's `max.message.bytes` set too low refuses every record alike, and dead-lettering
+/// them all would hide a misconfiguration that the operator can fix; that batch is retried.
+pub fn is_refused_for_good(code: RDKafkaErrorCode) -> bool {
+    code == RDKafkaErrorCode::MessageSizeTooLarge
+}
+
 /// Classifies a Kafka error.
 pub fn classify(error: &KafkaError) -> ErrorClass {
     match error {

@@ -35,6 +35,7 @@ mod poison;
 mod rebalance;
 mod recovery;
 mod reference;
+mod refused;
 mod registry_outage;
 mod restore;
 mod scenarios;

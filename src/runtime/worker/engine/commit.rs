@@ -146,6 +146,7 @@ impl Engine {
         self.last_commit = Some((started, started.elapsed()));
         match result {
             Ok(()) => {
+                self.refusals.committed(&self.batch.inputs);
                 for p in &self.batch.touched {
                     if let Some(bus) = self.states.get_mut(p) {
                         bus.commit_batch();
@@ -206,6 +207,10 @@ impl Engine {
         let reason = match why {
             Interrupt::Fatal(e) => return Err(e),
             Interrupt::Transient(reason) => reason,
+            Interrupt::Refused(reason) => {
+                self.on_refused(&reason);
+                reason
+            }
         };
         tracing::warn!(%reason, records = self.batch.records, "aborting the batch; it will be processed again");
         self.metrics.aborted();

@@ -16,7 +16,9 @@
 //!   (co-partitioning by construction);
 //! - the records are enqueued on the producer by the outbox thread (`runtime::outbox`), in the
 //!   order the engine pushes them; the commit settles the outbox before it flushes, and an
-//!   abort discards what the outbox has not enqueued.
+//!   abort discards what the outbox has not enqueued;
+//! - an output refused for good (too large) never blocks a partition: the input that produced
+//!   it is found and dead-lettered (`refusal`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,21 +48,29 @@ use crate::service_layer::{Outcome, ViewUpdate};
 mod batch;
 mod commit;
 mod partitions;
+mod refusal;
 
 use self::batch::Batch;
+use self::refusal::Refusals;
 
 /// Why processing one record stopped the batch.
 #[derive(Debug)]
 pub(crate) enum Interrupt {
     /// A transient dependency failure (registry down): abort, rewind, retry later.
     Transient(String),
+    /// An output refused for good (too large, invalid): abort, rewind, and find the input
+    /// that produced it (see the `refusal` module).
+    Refused(String),
     Fatal(WorkerError),
 }
 
 impl From<OutboxError> for Interrupt {
     fn from(e: OutboxError) -> Self {
         match e {
-            // A record librdkafka refused (e.g. too large): the batch is aborted and retried.
+            OutboxError::Produce(ref error) if refusal::for_good(error) => {
+                Interrupt::Refused(e.to_string())
+            }
+            // A record librdkafka refused for now: the batch is aborted and retried.
             OutboxError::Produce(_) => Interrupt::Transient(e.to_string()),
             lost => Interrupt::Fatal(lost.into()),
         }
@@ -79,6 +89,8 @@ pub(crate) struct Engine {
     states: FastMap<i32, WorkerBus>,
     external: WorkerBus,
     batch: Batch,
+    /// Inputs being looked for, or found, whose outputs were refused for good.
+    refusals: Refusals,
     command_partitions: i32,
     view_partitions: i32,
     pub(crate) metrics: Arc<WorkerMetrics>,
@@ -118,6 +130,7 @@ impl Engine {
             states: FastMap::default(),
             external: bootstrap::worker()?,
             batch: Batch::default(),
+            refusals: Refusals::default(),
             command_partitions,
             view_partitions,
             metrics,
@@ -155,6 +168,7 @@ impl Engine {
 
     pub(crate) fn batch_due(&self) -> bool {
         self.batch.records >= self.settings.max_batch_records
+            || (self.batch.records >= 1 && self.refusals.isolating())
             || self.batch_deadline().is_some_and(|d| Instant::now() >= d)
     }
 
@@ -199,7 +213,13 @@ impl Engine {
         // record interrupts the batch (e.g. the registry is down) and is its partition's first,
         // the rewind must still bring it back, or it would be skipped (found by scripts/chaos).
         self.batch.inputs.reached(topic, partition, offset);
-        self.handle(&record, &span)?;
+        match self.refusals.quarantined(topic, partition, offset) {
+            Some(dead) => {
+                let letter = self.refused_letter(&record, dead);
+                self.send(letter)?;
+            }
+            None => self.handle(&record, &span)?,
+        }
         self.batch.inputs.processed(topic, partition, offset);
         self.batch.records += 1;
         Ok(())
