@@ -162,3 +162,15 @@ impl Stream {
         self.task.await.expect("command stream task")
     }
 }
+
+/// The first sku `<prefix>-<n>` whose commands go to command partition `partition`: another
+/// aggregate whose commands interleave with those of a sku on that partition.
+pub fn sku_on_partition(prefix: &str, partition: i32) -> String {
+    (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .find(|k| {
+            allocation_worker::adapters::mapping::default_partition(k.as_bytes(), PARTITIONS)
+                == partition
+        })
+        .unwrap_or_default()
+}

@@ -11,7 +11,7 @@ use allocation_worker::domain::Event;
 use super::checker::assert_exactly_once;
 use super::support::cmd::{allocate, create_batch};
 use super::support::PARTITIONS;
-use super::{Setup, SHUTDOWN};
+use super::{sku_on_partition, Setup, SHUTDOWN};
 use crate::harness::worker::spawn_worker;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,10 +21,7 @@ async fn poison_goes_to_the_dlq_rejections_become_events_and_nothing_blocks() {
     let lamp = "LAMP";
     let partition = default_partition(lamp.as_bytes(), PARTITIONS);
     // An unknown sku on the same partition as LAMP, so that it precedes good LAMP commands.
-    let unknown = (0..)
-        .map(|i| format!("NOSUCH-{i}"))
-        .find(|k| default_partition(k.as_bytes(), PARTITIONS) == partition)
-        .unwrap();
+    let unknown = sku_on_partition("NOSUCH", partition);
     let good = s
         .codec
         .encode(

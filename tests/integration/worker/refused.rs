@@ -9,7 +9,7 @@ use allocation_worker::domain::Event;
 
 use super::support::cmd::{allocate, create_batch};
 use super::support::PARTITIONS;
-use super::{Setup, SHUTDOWN};
+use super::{sku_on_partition, Setup, SHUTDOWN};
 use crate::harness::worker::spawn_worker;
 
 /// Creates batches of GROW (whose snapshot outgrows the limit) interleaved with allocations of
@@ -19,10 +19,7 @@ async fn an_input_whose_outputs_are_refused_for_good_is_dead_lettered_and_nothin
     let mut s = Setup::new("refused").await;
     let grow = "GROW";
     let partition = default_partition(grow.as_bytes(), PARTITIONS);
-    let calm = (0..)
-        .map(|i| format!("CALM-{i}"))
-        .find(|k| default_partition(k.as_bytes(), PARTITIONS) == partition)
-        .unwrap();
+    let calm = sku_on_partition("CALM", partition);
     let p = &mut s.producer;
     p.command(create_batch("calm-batch", &calm, 1000, None))
         .await;
