@@ -58,7 +58,7 @@ use self::refusal::Refusals;
 pub(crate) enum Interrupt {
     /// A transient dependency failure (registry down): abort, rewind, retry later.
     Transient(String),
-    /// An output refused for good (too large, invalid): abort, rewind, and find the input
+    /// An output refused for good (too large to send): abort, rewind, and find the input
     /// that produced it (see the `refusal` module).
     Refused(String),
     Fatal(WorkerError),

@@ -18,7 +18,7 @@ impl Engine {
         if partitions.is_empty() {
             return Ok(());
         }
-        self.refusals_rebalanced();
+        self.refusals.rebalanced();
         // The reader's records are allocated by librdkafka around the aggregates: their pages
         // go back to the system as they are freed, and what is left free when the restore ends
         // (see `heap`).
@@ -56,7 +56,7 @@ impl Engine {
 
     /// Drops the state of revoked command partitions.
     pub(crate) fn drop_partitions(&mut self, partitions: &[i32]) {
-        self.refusals_rebalanced();
+        self.refusals.rebalanced();
         for p in partitions {
             self.states.remove(p);
         }

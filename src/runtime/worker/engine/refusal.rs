@@ -54,6 +54,12 @@ struct Quarantined {
     bare: bool,
 }
 
+impl Quarantined {
+    fn is_at(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.offset == offset && self.partition == partition && self.topic == topic
+    }
+}
+
 /// How a quarantined input is to be dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct DeadLetter<'a> {
@@ -66,7 +72,7 @@ pub(super) struct DeadLetter<'a> {
 /// What a refused batch leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Verdict {
-    /// Several inputs: processed again one per batch.
+    /// The culprit is not known yet: the batch is processed again one input per batch.
     Isolate,
     /// The batch's one input is the culprit: dead-lettered when read again.
     Quarantine {
@@ -93,7 +99,7 @@ impl Refusals {
     ) -> Option<DeadLetter<'_>> {
         self.quarantined
             .iter()
-            .find(|q| q.offset == offset && q.partition == partition && q.topic == topic)
+            .find(|q| q.is_at(topic, partition, offset))
             .map(|q| DeadLetter {
                 reason: &q.reason,
                 bare: q.bare,
@@ -136,7 +142,7 @@ impl Refusals {
         if let Some(known) = self
             .quarantined
             .iter_mut()
-            .find(|q| q.offset == offset && q.partition == partition && q.topic == topic)
+            .find(|q| q.is_at(topic, partition, offset))
         {
             if known.bare {
                 return Verdict::Exhausted;
@@ -240,11 +246,6 @@ impl Engine {
                 "even the bare dead letter of a refused input was refused; retrying"
             ),
         }
-    }
-
-    /// The assignment changed.
-    pub(super) fn refusals_rebalanced(&mut self) {
-        self.refusals.rebalanced();
     }
 }
 
